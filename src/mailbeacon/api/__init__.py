@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): messages, stats, events and account settings."""

@@ -1,0 +1,41 @@
+"""/v1/account: the account's tracking settings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mailbeacon.api.auth import AccountDep, ServicesDep
+from mailbeacon.api.schemas import AccountSettings, AccountSettingsPatch
+from mailbeacon.store.accounts import Account, update_settings
+
+router = APIRouter(prefix="/v1/account", tags=["account"])
+
+
+def _out(account: Account) -> AccountSettings:
+    return AccountSettings(
+        id=account.id,
+        name=account.name,
+        track_opens=account.track_opens,
+        track_clicks=account.track_clicks,
+        track_unsubscribes=account.track_unsubscribes,
+        scam_prevention=account.scam_prevention,
+        path_preserving_links=account.path_preserving_links,
+        excluded_domains=list(account.excluded_domains),
+        tracking_base_url=account.tracking_base_url,
+        timezone=account.timezone,
+    )
+
+
+@router.get("", response_model=AccountSettings)
+def get_account_settings(account: AccountDep) -> AccountSettings:
+    return _out(account)
+
+
+@router.patch("", response_model=AccountSettings)
+def patch_account_settings(
+    body: AccountSettingsPatch, account: AccountDep, services: ServicesDep
+) -> AccountSettings:
+    """Change only the fields given. `excluded_domains` replaces the whole list (the defaults included)."""
+    changes = body.model_dump(exclude_unset=True)
+    with services.store.write() as conn:
+        return _out(update_settings(conn, account.id, changes))

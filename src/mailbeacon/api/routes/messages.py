@@ -1,0 +1,180 @@
+"""/v1/messages: create tracked messages, read them back, their copies as MIME, and their numbers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response
+
+from mailbeacon.api.auth import AccountDep, ServicesDep
+from mailbeacon.api.schemas import (
+    AddressIn,
+    CountsOut,
+    HumanAndAllOut,
+    LinkOut,
+    LinkStatsOut,
+    MessageCreated,
+    MessageIn,
+    MessageOut,
+    MessageStatsOut,
+    RatesOut,
+    RecipientDetail,
+    RecipientOut,
+    SkippedLinkOut,
+    TrackingReport,
+)
+from mailbeacon.messages.draft import Address, MessageDraft
+from mailbeacon.messages.mime import render_copy_mime
+from mailbeacon.messages.service import create_message
+from mailbeacon.store.events import HumanAndAll, message_stats
+from mailbeacon.store.messages import get_message, get_recipient, list_links, list_recipients
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+NOT_FOUND = "no such message in this account"
+
+
+@router.post("", status_code=201, response_model=MessageCreated)
+def post_message(body: MessageIn, account: AccountDep, services: ServicesDep) -> MessageCreated:
+    """Rewrite once, store the message and one tracked copy per recipient, and say what was tracked."""
+    draft = MessageDraft(
+        sender=Address(body.from_.email, body.from_.name),
+        to=tuple(Address(r.email, r.name) for r in body.to),
+        subject=body.subject,
+        html=body.html,
+        text=body.text,
+        headers=body.headers,
+        campaign=body.campaign,
+        tags=tuple(body.tags),
+        metadata=body.metadata,
+        track_opens=body.track_opens,
+        track_clicks=body.track_clicks,
+        track_unsubscribes=body.track_unsubscribes,
+    )
+    created = create_message(services.store, account, draft, services.base_url)
+    content = created.content
+    return MessageCreated(
+        id=created.id,
+        recipients=[
+            RecipientOut(id=r.id, email=r.email, name=r.name, suppressed=r.suppressed)
+            for r in created.recipients
+        ],
+        tracking=TrackingReport(
+            opens=content.has_pixel,
+            clicks=bool(created.policy["track_clicks"]),
+            unsubscribes=bool(created.policy["track_unsubscribes"]),
+            links_tracked=len(content.links),
+            links=[
+                LinkOut(position=link.position, url=link.url, occurrences=link.occurrences)
+                for link in content.links
+            ],
+            skipped=[
+                SkippedLinkOut(part=s.part, url=s.url, line=s.line, tag=s.tag, reason=s.reason)
+                for s in content.skipped
+            ],
+        ),
+    )
+
+
+@router.get("/{message_id}", response_model=MessageOut, response_model_by_alias=True)
+def get_message_route(message_id: int, account: AccountDep, services: ServicesDep) -> MessageOut:
+    with services.store.read() as conn:
+        message = get_message(conn, account.id, message_id)
+        if message is None:
+            raise HTTPException(404, NOT_FOUND)
+        link_rows = list_links(conn, account.id, message_id)
+    return MessageOut(
+        id=message.id,
+        created_at=message.created_at,
+        from_=AddressIn(email=message.from_email, name=message.from_name),
+        subject=message.subject,
+        campaign=message.campaign,
+        tags=message.tags,
+        metadata=message.metadata,
+        message_id_header=message.message_id_header,
+        thread_id=message.thread_id,
+        track_opens=message.track_opens,
+        track_clicks=message.track_clicks,
+        track_unsubscribes=message.track_unsubscribes,
+        links=[LinkOut(position=p, url=u, occurrences=n) for p, u, n in link_rows],
+    )
+
+
+@router.get("/{message_id}/recipients", response_model=list[RecipientDetail])
+def get_recipients(message_id: int, account: AccountDep, services: ServicesDep) -> list[RecipientDetail]:
+    with services.store.read() as conn:
+        if get_message(conn, account.id, message_id) is None:
+            raise HTTPException(404, NOT_FOUND)
+        rows = list_recipients(conn, account.id, message_id)
+    return [
+        RecipientDetail(
+            id=r.id,
+            email=r.email,
+            name=r.name,
+            status=r.status,
+            status_detail=r.status_detail,
+            message_id_header=r.message_id_header,
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/{message_id}/recipients/{recipient_id}/mime",
+    response_class=Response,
+    responses={200: {"content": {"message/rfc822": {}}, "description": "The tracked RFC 5322 message."}},
+)
+def get_copy_mime(message_id: int, recipient_id: int, account: AccountDep, services: ServicesDep) -> Response:
+    """The finished, tracked message for one recipient, for senders who deliver it themselves."""
+    with services.store.read() as conn:
+        message = get_message(conn, account.id, message_id)
+        recipient = get_recipient(conn, account.id, message_id, recipient_id) if message else None
+    if message is None or recipient is None:
+        raise HTTPException(404, "no such recipient of this message in this account")
+    mime = render_copy_mime(message, recipient, services.tracking_urls(message.policy))
+    return Response(
+        mime,
+        media_type="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="message-{message_id}-{recipient_id}.eml"'},
+    )
+
+
+def _counts(value: HumanAndAll) -> HumanAndAllOut:
+    return HumanAndAllOut(
+        all=CountsOut(total=value.all.total, unique=value.all.unique),
+        human=CountsOut(total=value.human.total, unique=value.human.unique),
+    )
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+@router.get("/{message_id}/stats", response_model=MessageStatsOut)
+def get_stats(message_id: int, account: AccountDep, services: ServicesDep) -> MessageStatsOut:
+    with services.store.read() as conn:
+        if get_message(conn, account.id, message_id) is None:
+            raise HTTPException(404, NOT_FOUND)
+        stats = message_stats(conn, account.id, message_id)
+    n = stats.recipients
+    return MessageStatsOut(
+        message_id=message_id,
+        recipients=n,
+        statuses=stats.statuses,
+        opens=_counts(stats.opens),
+        clicks=_counts(stats.clicks),
+        unsubscribes=stats.unsubscribes,
+        rates=RatesOut(
+            open_rate=_rate(stats.opens.human.unique, n),
+            click_rate=_rate(stats.clicks.human.unique, n),
+            open_rate_all=_rate(stats.opens.all.unique, n),
+            click_rate_all=_rate(stats.clicks.all.unique, n),
+        ),
+        links=[
+            LinkStatsOut(
+                position=link.position,
+                url=link.url,
+                occurrences=link.occurrences,
+                clicks=_counts(link.clicks),
+            )
+            for link in stats.links
+        ],
+    )

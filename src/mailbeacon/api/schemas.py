@@ -1,0 +1,178 @@
+"""Request and response bodies of the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddressIn(Strict):
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+    name: str | None = Field(default=None, max_length=200)
+
+
+class MessageIn(Strict):
+    from_: AddressIn = Field(alias="from")
+    to: list[AddressIn] = Field(min_length=1, max_length=10_000)
+    subject: str = Field(max_length=2000)
+    html: str | None = Field(default=None, max_length=10_000_000)
+    text: str | None = Field(default=None, max_length=10_000_000)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=100)
+    campaign: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    track_opens: bool | None = Field(default=None, description="Default: the account's setting.")
+    track_clicks: bool | None = Field(default=None, description="Default: the account's setting.")
+    track_unsubscribes: bool | None = Field(default=None, description="Default: the account's setting.")
+
+
+class RecipientOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    suppressed: bool = Field(description="The address is on the account's suppression list.")
+
+
+class LinkOut(BaseModel):
+    position: int
+    url: str
+    occurrences: int
+
+
+class SkippedLinkOut(BaseModel):
+    part: str
+    url: str
+    line: int
+    tag: str
+    reason: str
+
+
+class TrackingReport(BaseModel):
+    opens: bool = Field(description="An open pixel was inserted.")
+    clicks: bool
+    unsubscribes: bool
+    links_tracked: int
+    links: list[LinkOut]
+    skipped: list[SkippedLinkOut]
+
+
+class MessageCreated(BaseModel):
+    id: int
+    recipients: list[RecipientOut]
+    tracking: TrackingReport
+
+
+class MessageOut(BaseModel):
+    id: int
+    created_at: datetime
+    from_: AddressIn = Field(serialization_alias="from")
+    subject: str
+    campaign: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    message_id_header: str | None
+    thread_id: str
+    track_opens: bool
+    track_clicks: bool
+    track_unsubscribes: bool
+    links: list[LinkOut]
+
+
+class RecipientDetail(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    status: str
+    status_detail: str | None
+    message_id_header: str
+
+
+class CountsOut(BaseModel):
+    total: int
+    unique: int
+
+
+class HumanAndAllOut(BaseModel):
+    all: CountsOut
+    human: CountsOut
+
+
+class RatesOut(BaseModel):
+    open_rate: float = Field(description="Unique openers (human) / recipients.")
+    click_rate: float = Field(description="Unique clickers (human) / recipients.")
+    open_rate_all: float = Field(description="Unique openers incl. machine opens / recipients.")
+    click_rate_all: float = Field(description="Unique clickers incl. machine clicks / recipients.")
+
+
+class LinkStatsOut(BaseModel):
+    position: int
+    url: str
+    occurrences: int
+    clicks: HumanAndAllOut
+
+
+class MessageStatsOut(BaseModel):
+    message_id: int
+    recipients: int
+    statuses: dict[str, int]
+    opens: HumanAndAllOut
+    clicks: HumanAndAllOut
+    unsubscribes: int
+    rates: RatesOut
+    links: list[LinkStatsOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    occurred_at: datetime
+    message_id: int
+    recipient_id: int
+    recipient: str
+    link_position: int | None
+    url: str | None
+    ip: str | None
+    user_agent: str | None
+    human: bool
+    machine_class: str | None
+    machine_reason: str | None
+    country: str | None
+    asn: int | None
+    as_org: str | None
+    client: str | None
+    platform: str | None
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class AccountSettings(BaseModel):
+    id: int
+    name: str
+    track_opens: bool
+    track_clicks: bool
+    track_unsubscribes: bool
+    scam_prevention: bool
+    path_preserving_links: bool
+    excluded_domains: list[str]
+    tracking_base_url: str | None
+    timezone: str
+
+
+class AccountSettingsPatch(Strict):
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
+    track_unsubscribes: bool | None = None
+    scam_prevention: bool | None = None
+    path_preserving_links: bool | None = None
+    excluded_domains: list[str] | None = Field(default=None, max_length=1000)
+    tracking_base_url: str | None = None
+    timezone: str | None = None

@@ -1,0 +1,1 @@
+"""Messages: tracked content prepared once, personalised per recipient, stored and rendered as MIME."""

@@ -1,0 +1,90 @@
+"""A message's HTML and text scanned once into templates, then personalised per recipient cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailbeacon.messages.urls import TrackingUrls
+from mailbeacon.rewrite import ScanResult, SkippedLink, TrackingPolicy, scan_html, scan_text
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    position: int
+    url: str
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class SkippedInfo:
+    part: str  # "html" or "text"
+    url: str
+    line: int
+    tag: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PreparedContent:
+    html: ScanResult | None
+    text: ScanResult | None
+    links: tuple[LinkInfo, ...]
+    skipped: tuple[SkippedInfo, ...]
+
+    @property
+    def has_pixel(self) -> bool:
+        return self.html is not None and self.html.has_pixel
+
+    def position_of(self) -> dict[str, int]:
+        return {link.url: link.position for link in self.links}
+
+
+def _skipped(part: str, items: tuple[SkippedLink, ...]) -> list[SkippedInfo]:
+    return [SkippedInfo(part, s.url, s.line, s.tag, s.reason) for s in items]
+
+
+def prepare_content(html: str | None, text: str | None, policy: TrackingPolicy) -> PreparedContent:
+    html_scan = scan_html(html, policy) if html is not None else None
+    text_scan = scan_text(text, policy) if text is not None else None
+    counts: dict[str, int] = {}
+    for scan in (html_scan, text_scan):
+        if scan is not None:
+            for link in scan.tracked:
+                counts[link.url] = counts.get(link.url, 0) + 1
+    links = tuple(LinkInfo(i, url, n) for i, (url, n) in enumerate(counts.items()))
+    skipped: list[SkippedInfo] = []
+    if html_scan is not None:
+        skipped += _skipped("html", html_scan.skipped)
+    if text_scan is not None:
+        skipped += _skipped("text", text_scan.skipped)
+    return PreparedContent(html_scan, text_scan, links, tuple(skipped))
+
+
+@dataclass(frozen=True)
+class RenderedCopy:
+    html: str | None
+    text: str | None
+    unsubscribe_url: str
+
+
+class Personaliser:
+    """Renders each recipient's copy of prepared content: only token URLs are computed per recipient."""
+
+    def __init__(self, content: PreparedContent, urls: TrackingUrls) -> None:
+        self.content = content
+        self.urls = urls
+
+    def render(self, recipient_id: int) -> RenderedCopy:
+        urls = self.urls
+        click_urls = {
+            link.url: urls.click_url(recipient_id, link.position, link.url) for link in self.content.links
+        }
+        open_url = urls.open_url(recipient_id)
+        unsubscribe_url = urls.unsubscribe_url(recipient_id)
+        html = self.content.html
+        text = self.content.text
+        return RenderedCopy(
+            html=html.template.render(click_urls, open_url, unsubscribe_url) if html else None,
+            text=text.template.render(click_urls, open_url, unsubscribe_url) if text else None,
+            unsubscribe_url=unsubscribe_url,
+        )

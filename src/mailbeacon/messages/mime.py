@@ -1,0 +1,57 @@
+"""A recipient's finished copy as an RFC 5322 message."""
+
+from __future__ import annotations
+
+import json
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from functools import lru_cache
+
+from mailbeacon.messages.content import Personaliser, PreparedContent, prepare_content
+from mailbeacon.messages.service import rewrite_policy
+from mailbeacon.messages.urls import TrackingUrls
+from mailbeacon.store.messages import StoredMessage, StoredRecipient
+
+
+@lru_cache(maxsize=32)
+def _prepared(message_id: int, html: str | None, text: str | None, policy_json: str) -> PreparedContent:
+    # Scanning is deterministic, so the stored policy rebuilds exactly the link positions stored at creation.
+    return prepare_content(html, text, rewrite_policy(json.loads(policy_json)))
+
+
+def prepared_content(message: StoredMessage) -> PreparedContent:
+    return _prepared(message.id, message.html, message.text, json.dumps(message.policy, sort_keys=True))
+
+
+def _address(email: str, name: str | None) -> HeaderAddress:
+    username, _, domain = email.rpartition("@")
+    return HeaderAddress(display_name=name or "", username=username, domain=domain)
+
+
+def render_copy_mime(message: StoredMessage, recipient: StoredRecipient, urls: TrackingUrls) -> bytes:
+    copy = Personaliser(prepared_content(message), urls).render(recipient.id)
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = _address(message.from_email, message.from_name)
+    mail["To"] = _address(recipient.email, recipient.name)
+    mail["Subject"] = message.subject
+    mail["Date"] = format_datetime(message.created_at)
+    mail["Message-ID"] = recipient.message_id_header
+    for name, value in message.headers.items():
+        if name.lower() != "message-id":
+            mail[name] = value
+    if message.track_unsubscribes:
+        # RFC 8058 one-click unsubscribe: mailbox providers POST to this URL.
+        mail["List-Unsubscribe"] = f"<{copy.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if copy.text is not None and copy.html is not None:
+        mail.set_content(copy.text)
+        mail.add_alternative(copy.html, subtype="html")
+    elif copy.html is not None:
+        mail.set_content(copy.html, subtype="html")
+    else:
+        mail.set_content(copy.text or "")
+    for part in mail.iter_parts():
+        del part["MIME-Version"]  # add_alternative() stamps it on sub-parts, where it does not belong
+    return mail.as_bytes()

@@ -1,0 +1,52 @@
+"""Addresses an account must not mail again: unsubscribed, bounced hard, complained, or added by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mailbeacon.store.tables import suppressions
+
+
+def suppressed_among(conn: Connection, account_id: int, emails: Sequence[str]) -> set[str]:
+    lowered = sorted({e.lower() for e in emails})
+    found: set[str] = set()
+    for start in range(0, len(lowered), 500):
+        chunk = lowered[start : start + 500]
+        found.update(
+            conn.execute(
+                select(suppressions.c.email).where(
+                    suppressions.c.account_id == account_id, suppressions.c.email.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found
+
+
+def insert_ignoring_duplicates(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING: the first reason an address was suppressed is kept."""
+    if dialect == "postgresql":
+        return postgresql.insert(suppressions).on_conflict_do_nothing()
+    return sqlite.insert(suppressions).on_conflict_do_nothing()
+
+
+def suppress(
+    conn: Connection,
+    account_id: int,
+    email: str,
+    reason: str,
+    at: datetime,
+    source_event_id: int | None,
+) -> None:
+    conn.execute(
+        insert_ignoring_duplicates(conn.dialect.name).values(
+            account_id=account_id,
+            email=email.lower(),
+            reason=reason,
+            created_at=at,
+            source_event_id=source_event_id,
+        )
+    )

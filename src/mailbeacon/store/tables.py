@@ -1,0 +1,174 @@
+"""The schema. Every row that belongs to a customer carries ``account_id``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+
+from mailbeacon.store.types import BigId, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _account_fk() -> Column[int]:
+    return Column("account_id", BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("track_opens", Boolean, nullable=False, server_default=true()),
+    Column("track_clicks", Boolean, nullable=False, server_default=true()),
+    Column("track_unsubscribes", Boolean, nullable=False, server_default=true()),
+    Column("scam_prevention", Boolean, nullable=False, server_default=true()),
+    Column("path_preserving_links", Boolean, nullable=False, server_default=false()),
+    # JSON list of domains whose links are never rewritten; NULL means the built-in default list.
+    Column("excluded_domains", JSON, nullable=True),
+    # Where this account's tracking URLs point (its own tracking domain); NULL means the server's base URL.
+    Column("tracking_base_url", String(300), nullable=True),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    # SHA-256 of the whole key: keys are 256-bit random, so a slow password hash adds nothing.
+    Column("key_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("secret", LargeBinary(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("from_email", String(320), nullable=False),
+    Column("from_name", String(200), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("campaign", String(200), nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("html", Text, nullable=True),
+    Column("text", Text, nullable=True),
+    Column("track_opens", Boolean, nullable=False),
+    Column("track_clicks", Boolean, nullable=False),
+    Column("track_unsubscribes", Boolean, nullable=False),
+    # The tracking policy the message was scanned with, so its copies can be rebuilt identically later.
+    Column("policy", JSON, nullable=False),
+    Column("message_id_header", String(998), nullable=True),
+    Column("in_reply_to", String(998), nullable=True),
+    Column("thread_id", String(998), nullable=False),
+    Index("ix_messages_account_created", "account_id", "created_at"),
+    Index("ix_messages_account_campaign", "account_id", "campaign"),
+    Index("ix_messages_account_thread", "account_id", "thread_id"),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("status_detail", Text, nullable=True),
+    Column("message_id_header", String(998), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_recipients_message", "message_id"),
+    Index("ix_recipients_account_email", "account_id", "email"),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    # 0-based order of first appearance among the message's tracked links; this is the index in click tokens.
+    Column("position", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    UniqueConstraint("message_id", "position", name="uq_links_message_position"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient_id", BigId, ForeignKey("recipients.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(24), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("link_position", Integer, nullable=True),
+    Column("ip", String(45), nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("http_method", String(8), nullable=True),
+    # Machine classification: human is False for anything known not to be a person.
+    Column("human", Boolean, nullable=False),
+    Column("machine_class", String(24), nullable=True),
+    Column("machine_reason", Text, nullable=True),
+    # Enrichment, filled by the insight layer.
+    Column("country", String(2), nullable=True),
+    Column("asn", Integer, nullable=True),
+    Column("as_org", String(200), nullable=True),
+    Column("client", String(64), nullable=True),
+    Column("platform", String(24), nullable=True),
+    Column("data", JSON, nullable=True),
+    Index("ix_events_account_id", "account_id", "id"),
+    Index("ix_events_message_type", "message_id", "type"),
+    Index("ix_events_recipient", "recipient_id", "id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("email", String(320), nullable=False),
+    Column("reason", String(24), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("source_event_id", BigId, nullable=True),
+    UniqueConstraint("account_id", "email", name="uq_suppressions_account_email"),
+)

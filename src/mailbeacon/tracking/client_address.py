@@ -1,0 +1,44 @@
+"""The address of the client behind a request, trusting X-Forwarded-For only from configured proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from mailbeacon.config import IPNetwork
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def normalise_ip(value: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class ClientAddress:
+    def __init__(self, trusted_proxies: Sequence[IPNetwork]) -> None:
+        self.trusted = tuple(trusted_proxies)
+
+    def _is_trusted(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.trusted)
+
+    def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The peer, or, when the peer is a trusted proxy, the last untrusted hop it reports."""
+        address = normalise_ip(peer) if peer else None
+        if address is None:
+            return None
+        if not self.trusted or not forwarded_for or not self._is_trusted(address):
+            return str(address)
+        for hop in reversed(forwarded_for.split(",")):
+            hop_address = normalise_ip(hop)
+            if hop_address is None:
+                break  # a garbled hop: trust nothing left of it
+            address = hop_address
+            if not self._is_trusted(hop_address):
+                break
+        return str(address)

@@ -1,0 +1,181 @@
+"""The hot path: a bare ASGI handler for /o/, /c/, /u/ and path-preserving links, ahead of the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, quote
+
+from mailbeacon.events import EventType, MachineClass
+from mailbeacon.messages.urls import PATH_PRESERVING_PARAM
+from mailbeacon.tokens import Token, TokenKind
+from mailbeacon.tracking import pages
+from mailbeacon.tracking.client_address import ClientAddress
+from mailbeacon.tracking.keyring import Keyring
+from mailbeacon.tracking.pixel import TRANSPARENT_GIF
+from mailbeacon.tracking.recorder import EventRecorder, Hit, Outcome
+from mailbeacon.types import Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+MAX_UNSUBSCRIBE_BODY = 16 * 1024
+_PATH_PRESERVING_MARK = PATH_PRESERVING_PARAM.encode() + b"="
+_NO_STORE = (b"cache-control", b"no-store, no-cache, must-revalidate, private, max-age=0")
+_GIF_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(TRANSPARENT_GIF)).encode()),
+    _NO_STORE,
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+_HTML = (b"content-type", b"text/html; charset=utf-8")
+_ROBOTS = (b"x-robots-tag", b"noindex, nofollow")
+# Characters a browser drops from URLs (WHATWG), and may never appear in a header.
+_DROP_FROM_LOCATION = str.maketrans("", "", "\t\r\n")
+
+
+def location_header(url: str) -> bytes:
+    """The stored URL as an ASCII Location value: non-ASCII and spaces percent-encoded, the rest kept."""
+    return quote(url.translate(_DROP_FROM_LOCATION), safe="".join(map(chr, range(0x21, 0x7F)))).encode()
+
+
+def is_tracking_request(path: str, query_string: bytes) -> bool:
+    return path.startswith(("/o/", "/c/", "/u/")) or _PATH_PRESERVING_MARK in query_string
+
+
+class TrackingHandler:
+    def __init__(self, keyring: Keyring, recorder: EventRecorder, client_address: ClientAddress) -> None:
+        self.keyring = keyring
+        self.recorder = recorder
+        self.client_address = client_address
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if _PATH_PRESERVING_MARK in scope["query_string"]:
+            token = _path_preserving_token(scope["query_string"])
+            await self._click(scope, send, token, method)
+        elif method not in ("GET", "HEAD", "POST") or (method == "POST" and not path.startswith("/u/")):
+            await _respond(send, 405, [(b"allow", b"GET, HEAD"), _HTML], b"")
+        elif path.startswith("/o/"):
+            token = path[3:]
+            await self._open(scope, send, token.removesuffix(".gif"), method)
+        elif path.startswith("/c/"):
+            await self._click(scope, send, path[3:], method)
+        else:
+            await self._unsubscribe(scope, receive, send, path[3:], method)
+
+    async def _verified(self, token: str, kind: TokenKind) -> Token | None:
+        try:
+            found = await self.keyring.verify(token)
+        except Exception:
+            log.exception("could not verify a token")
+            return None
+        return found if found is not None and found.kind is kind else None
+
+    def _hit(self, scope: Scope, type_: EventType, token: Token, method: str) -> Hit:
+        user_agent = forwarded_for = None
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded_for = value.decode("latin-1")
+        client = scope.get("client")
+        ip = self.client_address.resolve(client[0] if client else None, forwarded_for)
+        human, machine_class, reason = True, None, None
+        if method == "HEAD":
+            human, machine_class, reason = False, MachineClass.UNKNOWN.value, "HEAD request"
+        elif not user_agent:
+            human, machine_class, reason = False, MachineClass.UNKNOWN.value, "no User-Agent header"
+        return Hit(
+            type=type_,
+            recipient_id=token.recipient_id,
+            link_position=token.link_position if token.kind is TokenKind.CLICK else None,
+            occurred_at=datetime.now(UTC),
+            ip=ip,
+            user_agent=user_agent,
+            method=method,
+            human=human,
+            machine_class=machine_class,
+            machine_reason=reason,
+            future=asyncio.get_running_loop().create_future(),
+        )
+
+    async def _record(self, hit: Hit) -> Outcome:
+        self.recorder.submit(hit)
+        # Shielded: a client that hangs up does not cancel a hit already handed to the writer.
+        return await asyncio.shield(hit.future)
+
+    async def _open(self, scope: Scope, send: Send, raw_token: str, method: str) -> None:
+        token = await self._verified(raw_token, TokenKind.OPEN)
+        if token is not None:
+            try:
+                await self._record(self._hit(scope, EventType.OPENED, token, method))
+            except Exception:
+                log.exception("recording an open failed")  # the pixel never breaks for the reader
+        await _respond(send, 200, _GIF_HEADERS, b"" if method == "HEAD" else TRANSPARENT_GIF)
+
+    async def _click(self, scope: Scope, send: Send, raw_token: str | None, method: str) -> None:
+        token = await self._verified(raw_token, TokenKind.CLICK) if raw_token else None
+        outcome = Outcome(False)
+        if token is not None:
+            outcome = await self._record(self._hit(scope, EventType.CLICKED, token, method))
+        if outcome.url is None:
+            await _respond(send, 404, [_HTML, _NO_STORE, _ROBOTS], pages.invalid_link(), method)
+            return
+        headers = [
+            (b"location", location_header(outcome.url)),
+            _NO_STORE,
+            _ROBOTS,
+            (b"content-length", b"0"),
+        ]
+        await _respond(send, 302, headers, b"")
+
+    async def _unsubscribe(self, scope: Scope, receive: Receive, send: Send, raw: str, method: str) -> None:
+        token = await self._verified(raw, TokenKind.UNSUBSCRIBE)
+        if token is None:
+            await _respond(send, 404, [_HTML, _NO_STORE, _ROBOTS], pages.invalid_link(), method)
+            return
+        if method != "POST":
+            # A GET only asks: mail scanners fetch links, and must not unsubscribe anyone.
+            body = pages.unsubscribe_confirm(scope.get("root_path", "") + scope["path"])
+            await _respond(send, 200, [_HTML, _NO_STORE, _ROBOTS], body, method)
+            return
+        if not await _drain_body(receive, MAX_UNSUBSCRIBE_BODY):
+            await _respond(send, 413, [_HTML], b"request body too large")
+            return
+        outcome = await self._record(self._hit(scope, EventType.UNSUBSCRIBED, token, method))
+        if not outcome.recorded:
+            await _respond(send, 404, [_HTML, _NO_STORE, _ROBOTS], pages.invalid_link())
+            return
+        await _respond(send, 200, [_HTML, _NO_STORE, _ROBOTS], pages.unsubscribe_done())
+
+
+def _path_preserving_token(query_string: bytes) -> str | None:
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name == PATH_PRESERVING_PARAM:
+            return value
+    return None
+
+
+async def _drain_body(receive: Receive, limit: int) -> bool:
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return True
+        size += len(message.get("body", b""))
+        if size > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, method: str = "GET"
+) -> None:
+    if body and not any(name == b"content-length" for name, _ in headers):
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
