@@ -80,20 +80,27 @@ class EventRecorder:
         self._delivered: set[int] = set()
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._started = False
+        self._stopped = False
         self.committed = 0  # hits stored since start, for logs and tests
+        self.transactions = 0
 
     def start(self) -> None:
+        if self._stopped:
+            raise RuntimeError("an event recorder cannot be restarted; make a new one")
         if not self._started:
             self._started = True
             self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Write everything already handed in, then stop."""
+        self._stopped = True
         if self._started:
             self._queue.put(_STOP)
             self._thread.join(timeout)
 
     def submit(self, hit: Hit) -> None:
+        if self._stopped or not self._started:
+            raise RuntimeError("the event recorder is not running")
         self._queue.put(hit)
 
     # --- the writer thread -------------------------------------------------------------------
@@ -182,6 +189,7 @@ class EventRecorder:
                     )
                 )
         self.committed += len(rows)
+        self.transactions += 1
         return outcomes
 
     @staticmethod

@@ -1,0 +1,170 @@
+"""POST /v1/messages and reading messages back, in-process on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from mailbeacon.store import Store
+from mailbeacon.store.tables import links, messages, recipients
+from tests.conftest import KeyedAccount, new_account
+from tests.mail_helpers import body_of, copy_of, create_message, message_body, tracking_urls
+
+
+def count(store: Store, table: Any, account_id: int) -> int:
+    with store.read() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(table).where(table.c.account_id == account_id)).scalar_one()
+        )
+
+
+def test_create_reports_what_was_tracked(client: TestClient, account: KeyedAccount) -> None:
+    created = create_message(client, account.auth)
+    assert [r["email"] for r in created["recipients"]] == ["ada@example.org", "bob@example.org"]
+    tracking = created["tracking"]
+    assert tracking["opens"] is True
+    assert [link["url"] for link in tracking["links"]] == [
+        "https://shop.example.com/sale?x=1&y=2#top",
+        "https://blog.example.com/post",
+    ]
+    assert tracking["links"][0]["occurrences"] == 2, "the same URL in the HTML and text part is one link"
+    reasons = {(s["part"], s["reason"]) for s in tracking["skipped"]}
+    assert ("html", "mailto") in reasons
+    assert ("html", "unsubscribe") in reasons
+
+
+def test_each_copy_is_a_tracked_rfc5322_message(client: TestClient, account: KeyedAccount) -> None:
+    created = create_message(client, account.auth)
+    ada, bob = created["recipients"]
+    mail = copy_of(client, account.auth, created["id"], ada["id"])
+    assert mail["To"] == "Ada <ada@example.org>"
+    assert mail["From"] == "Sender News <news@sender.example>"
+    assert mail["Subject"] == "Our November news"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    html = body_of(mail, "html")
+    text = body_of(mail, "plain")
+    assert "shop.example.com" not in html and "blog.example.com" not in html
+    assert 'href="mailto:help@sender.example"' in html, "mailto links are left alone"
+    assert len(tracking_urls(html, "c")) == 2
+    assert len(tracking_urls(html, "o")) == 1
+    assert tracking_urls(html, "u") and tracking_urls(text, "u")
+    assert mail["List-Unsubscribe"] == f"<{tracking_urls(html, 'u')[0]}>"
+    assert "{{mb_unsubscribe}}" not in html + text
+    other = body_of(copy_of(client, account.auth, created["id"], bob["id"]), "html")
+    assert set(tracking_urls(other, "c")).isdisjoint(tracking_urls(html, "c")), "tokens are per recipient"
+    assert mail["Message-ID"] != copy_of(client, account.auth, created["id"], bob["id"])["Message-ID"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"to": []}, "to"),
+        ({"to": [{"email": "ok@example.org"}, {"email": "not an address"}]}, "to[1].email"),
+        ({"from": {"email": "nobody"}}, "from.email"),
+        ({"html": None, "text": None}, "html"),
+        ({"headers": {"From": "evil@example.org"}}, "headers.From"),
+        ({"headers": {"X-Ok": "line\r\nBcc: x@example.org"}}, "headers.X-Ok"),
+        ({"subject": 5}, "subject"),
+        ({"unknown_field": 1}, "unknown_field"),
+    ],
+)
+def test_bad_input_names_the_field_and_stores_nothing(
+    client: TestClient, account: KeyedAccount, store: Store, change: dict[str, Any], field: str
+) -> None:
+    response = client.post("/v1/messages", json=message_body(**change), headers=account.auth)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == field
+    assert field in error["message"]
+    assert count(store, messages, account.account.id) == 0
+    assert count(store, recipients, account.account.id) == 0
+
+
+def test_a_failure_half_way_stores_nothing(
+    client: TestClient, account: KeyedAccount, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mailbeacon.messages.service as service
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(service, "insert_links", broken)
+    with TestClient(client.app, raise_server_exceptions=False) as failing:
+        response = failing.post("/v1/messages", json=message_body(), headers=account.auth)
+    assert response.status_code == 500
+    assert count(store, messages, account.account.id) == 0
+    assert count(store, recipients, account.account.id) == 0
+    assert count(store, links, account.account.id) == 0
+
+
+def test_keys_are_required_and_checked(client: TestClient) -> None:
+    assert client.post("/v1/messages", json=message_body()).status_code == 401
+    wrong = {"Authorization": "Bearer mb_wrong"}
+    response = client.get("/v1/events", headers=wrong)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_one_account_cannot_see_another(client: TestClient, account: KeyedAccount, store: Store) -> None:
+    created = create_message(client, account.auth)
+    mid, rid = created["id"], created["recipients"][0]["id"]
+    intruder = new_account(store, "intruder")
+    for path in (
+        f"/v1/messages/{mid}",
+        f"/v1/messages/{mid}/stats",
+        f"/v1/messages/{mid}/recipients",
+        f"/v1/messages/{mid}/recipients/{rid}/mime",
+    ):
+        assert client.get(path, headers=intruder.auth).status_code == 404, path
+        assert client.get(path, headers=account.auth).status_code == 200, path
+    html = body_of(copy_of(client, account.auth, mid, rid), "html")
+    client.get(tracking_urls(html, "o")[0].replace("http://track.test", ""))
+    assert client.get(f"/v1/events?message_id={mid}", headers=intruder.auth).json()["events"] == []
+    assert len(client.get(f"/v1/events?message_id={mid}", headers=account.auth).json()["events"]) == 1
+
+
+def test_tracking_switches(client: TestClient, account: KeyedAccount) -> None:
+    created = create_message(client, account.auth, track_clicks=False, track_opens=False)
+    assert created["tracking"]["links_tracked"] == 0
+    assert created["tracking"]["opens"] is False
+    html = body_of(copy_of(client, account.auth, created["id"], created["recipients"][0]["id"]), "html")
+    assert 'href="https://shop.example.com/sale?x=1&amp;y=2#top"' in html
+    assert tracking_urls(html, "o") == []
+    patched = client.patch("/v1/account", json={"track_opens": False}, headers=account.auth)
+    assert patched.json()["track_opens"] is False
+    assert create_message(client, account.auth)["tracking"]["opens"] is False
+    assert create_message(client, account.auth, track_opens=True)["tracking"]["opens"] is True
+
+
+def test_excluded_domains_are_an_account_setting(client: TestClient, account: KeyedAccount) -> None:
+    defaults = client.get("/v1/account", headers=account.auth).json()["excluded_domains"]
+    assert "apps.apple.com" in defaults
+    client.patch("/v1/account", json={"excluded_domains": [*defaults, "blog.example.com"]}, headers=account.auth)
+    created = create_message(client, account.auth)
+    assert [link["url"] for link in created["tracking"]["links"]] == ["https://shop.example.com/sale?x=1&y=2#top"]
+    assert any(s["reason"] == "excluded_domain" for s in created["tracking"]["skipped"])
+
+
+def test_threads_follow_references(client: TestClient, account: KeyedAccount) -> None:
+    first = create_message(client, account.auth, to=[{"email": "ada@example.org"}])
+    root = client.get(f"/v1/messages/{first['id']}", headers=account.auth).json()
+    root_id = root["message_id_header"]
+    assert root["thread_id"] == root_id
+    reply = create_message(
+        client,
+        account.auth,
+        to=[{"email": "ada@example.org"}],
+        headers={"In-Reply-To": "<theirs@example.org>", "References": f"{root_id} <theirs@example.org>"},
+    )
+    assert client.get(f"/v1/messages/{reply['id']}", headers=account.auth).json()["thread_id"] == root_id
+    mail = copy_of(client, account.auth, reply["id"], reply["recipients"][0]["id"])
+    assert mail["In-Reply-To"] == "<theirs@example.org>"
+
+
+def test_openapi_describes_the_api(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/messages", "/v1/events", "/v1/messages/{message_id}/stats"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200

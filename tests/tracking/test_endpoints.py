@@ -1,0 +1,166 @@
+"""The open pixel, click redirect and unsubscribe endpoints, in-process on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from mailbeacon.app import MailbeaconApp
+from mailbeacon.config import Settings
+from mailbeacon.store import Store
+from mailbeacon.tracking.pixel import TRANSPARENT_GIF
+from tests.conftest import KeyedAccount
+from tests.mail_helpers import body_of, copy_of, create_message, tracking_urls
+
+CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+
+
+def local(url: str) -> str:
+    return url.replace("http://track.test", "")
+
+
+def tracked_copy(client: TestClient, account: KeyedAccount, **overrides: Any) -> tuple[dict[str, Any], str]:
+    created = create_message(client, account.auth, **overrides)
+    mail = copy_of(client, account.auth, created["id"], created["recipients"][0]["id"])
+    return created, body_of(mail, "html")
+
+
+def events(client: TestClient, account: KeyedAccount, **params: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = client.get("/v1/events", params=params, headers=account.auth).json()["events"]
+    return found
+
+
+def stats(client: TestClient, account: KeyedAccount, message_id: int) -> dict[str, Any]:
+    found: dict[str, Any] = client.get(f"/v1/messages/{message_id}/stats", headers=account.auth).json()
+    return found
+
+
+def test_pixel_records_an_open(client: TestClient, account: KeyedAccount) -> None:
+    created, html = tracked_copy(client, account)
+    response = client.get(local(tracking_urls(html, "o")[0]), headers={"User-Agent": CHROME_UA})
+    assert response.status_code == 200
+    assert response.content == TRANSPARENT_GIF and len(response.content) == 43
+    assert response.headers["content-type"] == "image/gif"
+    assert "no-store" in response.headers["cache-control"]
+    [event] = events(client, account, type="opened")
+    assert event["recipient_id"] == created["recipients"][0]["id"]
+    assert event["user_agent"] == CHROME_UA
+    assert event["human"] is True
+    assert event["ip"] == "testclient" or event["ip"] is None or "." in event["ip"] or ":" in event["ip"]
+    assert event["occurred_at"].endswith("Z") or event["occurred_at"].endswith("+00:00")
+
+
+def test_click_records_and_redirects_to_the_recorded_url(client: TestClient, account: KeyedAccount) -> None:
+    created, html = tracked_copy(client, account)
+    first, second = tracking_urls(html, "c")
+    response = client.get(local(first), headers={"User-Agent": CHROME_UA})
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://shop.example.com/sale?x=1&y=2#top"
+    assert client.get(local(second)).headers["location"] == "https://blog.example.com/post"
+    numbers = stats(client, account, created["id"])
+    assert numbers["clicks"]["all"] == {"total": 2, "unique": 1}
+    assert numbers["opens"]["all"] == {"total": 0, "unique": 1}, "a click implies an open"
+    assert numbers["statuses"] == {"delivered": 1, "created": 1}, "a click implies delivery"
+    assert [(link["position"], link["clicks"]["all"]["total"]) for link in numbers["links"]] == [(0, 1), (1, 1)]
+
+
+def test_tampered_tokens_record_nothing_and_never_redirect(client: TestClient, account: KeyedAccount) -> None:
+    created, html = tracked_copy(client, account)
+    click = local(tracking_urls(html, "c")[0])
+    pixel = local(tracking_urls(html, "o")[0])
+    token = click.rsplit("/", 1)[1]
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    for bad in (flipped, token[:-2], token + "x", "", "../../etc/passwd", "A" * 200, "%ff%fe"):
+        response = client.get(f"/c/{bad}")
+        assert response.status_code == 404, bad
+        assert "location" not in response.headers
+    # the open token is not a click token, and vice versa
+    assert client.get("/c/" + pixel.rsplit("/", 1)[1].removesuffix(".gif")).status_code == 404
+    bad_pixel = client.get(pixel[:-8] + ".gif")
+    assert bad_pixel.status_code == 200 and bad_pixel.content == TRANSPARENT_GIF, "no broken image"
+    assert client.get(f"/?_mb={flipped}").status_code == 404
+    assert events(client, account) == []
+    assert stats(client, account, created["id"])["clicks"]["all"]["total"] == 0
+
+
+def test_head_and_missing_user_agent_are_not_human(client: TestClient, account: KeyedAccount) -> None:
+    created, html = tracked_copy(client, account)
+    click = local(tracking_urls(html, "c")[0])
+    head = client.head(click, headers={"User-Agent": CHROME_UA})
+    assert head.status_code == 302 and head.headers["location"].startswith("https://shop.example.com/")
+    client.get(local(tracking_urls(html, "o")[0]), headers={"User-Agent": ""})
+    client.get(click, headers={"User-Agent": CHROME_UA})
+    found = {(e["type"], e["human"], e["machine_reason"]) for e in events(client, account)}
+    assert found == {
+        ("clicked", False, "HEAD request"),
+        ("opened", False, "no User-Agent header"),
+        ("clicked", True, None),
+    }
+    numbers = stats(client, account, created["id"])
+    assert numbers["clicks"]["all"]["total"] == 2 and numbers["clicks"]["human"]["total"] == 1
+    assert numbers["opens"]["human"]["total"] == 0 and numbers["opens"]["all"]["total"] == 1
+
+
+def test_one_click_unsubscribe(client: TestClient, account: KeyedAccount) -> None:
+    created, html = tracked_copy(client, account)
+    url = local(tracking_urls(html, "u")[0])
+    page = client.get(url)
+    assert page.status_code == 200 and "<form" in page.text
+    assert events(client, account) == [], "looking at the page (or a scanner fetching it) changes nothing"
+    done = client.post(
+        url,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200
+    assert "set-cookie" not in done.headers
+    [event] = events(client, account, type="unsubscribed")
+    assert event["recipient"] == "ada@example.org"
+    assert stats(client, account, created["id"])["unsubscribes"] == 1
+    again = create_message(client, account.auth)
+    assert [r["suppressed"] for r in again["recipients"]] == [True, False], "remembered for the account"
+    assert client.post(url[:-2] + "xx").status_code == 404
+
+
+def test_path_preserving_links(client: TestClient, account: KeyedAccount) -> None:
+    client.patch("/v1/account", json={"path_preserving_links": True}, headers=account.auth)
+    _created, html = tracked_copy(client, account)
+    links = [u for u in html.split('"') if "_mb=" in u]
+    assert links[0].startswith("http://track.test/sale?x=1&amp;y=2&amp;_mb=")
+    assert links[1].startswith("http://track.test/post?_mb=")
+    response = client.get(local(links[0].replace("&amp;", "&")))
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://shop.example.com/sale?x=1&y=2#top"
+    assert [e["type"] for e in events(client, account)] == ["clicked"]
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    database_url: str, store: Store, account: KeyedAccount
+) -> None:
+    settings = Settings(database_url=database_url, public_base_url="http://track.test", trusted_proxies="10.0.0.0/8")
+
+    def app() -> MailbeaconApp:
+        return MailbeaconApp(settings, store=Store.from_url(database_url))
+
+    with TestClient(app(), base_url="http://track.test", client=("10.1.2.3", 5000)) as via_proxy:
+        _c, html = tracked_copy(via_proxy, account)
+        pixel = local(tracking_urls(html, "o")[0])
+        via_proxy.get(pixel, headers={"X-Forwarded-For": "203.0.113.9, 10.9.9.9", "User-Agent": CHROME_UA})
+    with TestClient(app(), base_url="http://track.test", client=("198.51.100.7", 5000)) as direct:
+        direct.get(pixel, headers={"X-Forwarded-For": "203.0.113.66", "User-Agent": CHROME_UA})
+        ips = [e["ip"] for e in events(direct, account)]
+    assert ips == ["203.0.113.9", "198.51.100.7"]
+
+
+def test_hits_are_committed_in_groups(client: TestClient, account: KeyedAccount, app: MailbeaconApp) -> None:
+    import concurrent.futures
+
+    created, html = tracked_copy(client, account)
+    pixel = local(tracking_urls(html, "o")[0])
+    before = app.recorder.transactions
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda _: client.get(pixel, headers={"User-Agent": CHROME_UA}).status_code, range(200)))
+    assert codes == [200] * 200
+    assert stats(client, account, created["id"])["opens"]["all"]["total"] == 200
+    assert app.recorder.transactions - before < 200, "several hits share a transaction"
