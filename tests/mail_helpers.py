@@ -59,7 +59,9 @@ def create_message(client: httpx.Client | Any, auth: dict[str, str], **overrides
     return created
 
 
-def copy_of(client: httpx.Client | Any, auth: dict[str, str], message_id: int, recipient_id: int) -> EmailMessage:
+def copy_of(
+    client: httpx.Client | Any, auth: dict[str, str], message_id: int, recipient_id: int
+) -> EmailMessage:
     response = client.get(f"/v1/messages/{message_id}/recipients/{recipient_id}/mime", headers=auth)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("message/rfc822")

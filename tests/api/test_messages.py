@@ -17,7 +17,9 @@ from tests.mail_helpers import body_of, copy_of, create_message, message_body, t
 def count(store: Store, table: Any, account_id: int) -> int:
     with store.read() as conn:
         return int(
-            conn.execute(select(func.count()).select_from(table).where(table.c.account_id == account_id)).scalar_one()
+            conn.execute(
+                select(func.count()).select_from(table).where(table.c.account_id == account_id)
+            ).scalar_one()
         )
 
 
@@ -46,11 +48,13 @@ def test_each_copy_is_a_tracked_rfc5322_message(client: TestClient, account: Key
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html = body_of(mail, "html")
     text = body_of(mail, "plain")
-    assert "shop.example.com" not in html and "blog.example.com" not in html
+    assert "shop.example.com" not in html
+    assert "blog.example.com" not in html
     assert 'href="mailto:help@sender.example"' in html, "mailto links are left alone"
     assert len(tracking_urls(html, "c")) == 2
     assert len(tracking_urls(html, "o")) == 1
-    assert tracking_urls(html, "u") and tracking_urls(text, "u")
+    assert tracking_urls(html, "u")
+    assert tracking_urls(text, "u")
     assert mail["List-Unsubscribe"] == f"<{tracking_urls(html, 'u')[0]}>"
     assert "{{mb_unsubscribe}}" not in html + text
     other = body_of(copy_of(client, account.auth, created["id"], bob["id"]), "html")
@@ -142,9 +146,13 @@ def test_tracking_switches(client: TestClient, account: KeyedAccount) -> None:
 def test_excluded_domains_are_an_account_setting(client: TestClient, account: KeyedAccount) -> None:
     defaults = client.get("/v1/account", headers=account.auth).json()["excluded_domains"]
     assert "apps.apple.com" in defaults
-    client.patch("/v1/account", json={"excluded_domains": [*defaults, "blog.example.com"]}, headers=account.auth)
+    client.patch(
+        "/v1/account", json={"excluded_domains": [*defaults, "blog.example.com"]}, headers=account.auth
+    )
     created = create_message(client, account.auth)
-    assert [link["url"] for link in created["tracking"]["links"]] == ["https://shop.example.com/sale?x=1&y=2#top"]
+    assert [link["url"] for link in created["tracking"]["links"]] == [
+        "https://shop.example.com/sale?x=1&y=2#top"
+    ]
     assert any(s["reason"] == "excluded_domain" for s in created["tracking"]["skipped"])
 
 

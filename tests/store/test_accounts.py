@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from mailbeacon.rewrite import DEFAULT_EXCLUDED_DOMAINS
 from mailbeacon.store import Store
 from mailbeacon.store.accounts import account_for_api_key, update_settings
 from mailbeacon.store.tables import api_keys
-from mailbeacon.rewrite import DEFAULT_EXCLUDED_DOMAINS
 from tests.conftest import new_account
 
 
@@ -18,9 +18,11 @@ def test_keys_are_hashed_and_scoped(store: Store) -> None:
         stored = [bytes(v) for v in conn.execute(select(api_keys.c.key_hash)).scalars()]
         assert all(first.api_key.encode() not in v for v in stored)
         found = account_for_api_key(conn, first.api_key)
-        assert found is not None and found.id == first.account.id
+        assert found is not None
+        assert found.id == first.account.id
         found = account_for_api_key(conn, second.api_key)
-        assert found is not None and found.id == second.account.id
+        assert found is not None
+        assert found.id == second.account.id
         assert account_for_api_key(conn, first.api_key + "x") is None
         assert account_for_api_key(conn, "not-a-key") is None
 

@@ -13,7 +13,9 @@ from mailbeacon.tracking.pixel import TRANSPARENT_GIF
 from tests.conftest import KeyedAccount
 from tests.mail_helpers import body_of, copy_of, create_message, tracking_urls
 
-CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+CHROME_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+)
 
 
 def local(url: str) -> str:
@@ -27,7 +29,9 @@ def tracked_copy(client: TestClient, account: KeyedAccount, **overrides: Any) ->
 
 
 def events(client: TestClient, account: KeyedAccount, **params: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = client.get("/v1/events", params=params, headers=account.auth).json()["events"]
+    found: list[dict[str, Any]] = client.get("/v1/events", params=params, headers=account.auth).json()[
+        "events"
+    ]
     return found
 
 
@@ -40,7 +44,8 @@ def test_pixel_records_an_open(client: TestClient, account: KeyedAccount) -> Non
     created, html = tracked_copy(client, account)
     response = client.get(local(tracking_urls(html, "o")[0]), headers={"User-Agent": CHROME_UA})
     assert response.status_code == 200
-    assert response.content == TRANSPARENT_GIF and len(response.content) == 43
+    assert response.content == TRANSPARENT_GIF
+    assert len(response.content) == 43
     assert response.headers["content-type"] == "image/gif"
     assert "no-store" in response.headers["cache-control"]
     [event] = events(client, account, type="opened")
@@ -62,7 +67,10 @@ def test_click_records_and_redirects_to_the_recorded_url(client: TestClient, acc
     assert numbers["clicks"]["all"] == {"total": 2, "unique": 1}
     assert numbers["opens"]["all"] == {"total": 0, "unique": 1}, "a click implies an open"
     assert numbers["statuses"] == {"delivered": 1, "created": 1}, "a click implies delivery"
-    assert [(link["position"], link["clicks"]["all"]["total"]) for link in numbers["links"]] == [(0, 1), (1, 1)]
+    assert [(link["position"], link["clicks"]["all"]["total"]) for link in numbers["links"]] == [
+        (0, 1),
+        (1, 1),
+    ]
 
 
 def test_tampered_tokens_record_nothing_and_never_redirect(client: TestClient, account: KeyedAccount) -> None:
@@ -78,7 +86,8 @@ def test_tampered_tokens_record_nothing_and_never_redirect(client: TestClient, a
     # the open token is not a click token, and vice versa
     assert client.get("/c/" + pixel.rsplit("/", 1)[1].removesuffix(".gif")).status_code == 404
     bad_pixel = client.get(pixel[:-8] + ".gif")
-    assert bad_pixel.status_code == 200 and bad_pixel.content == TRANSPARENT_GIF, "no broken image"
+    assert bad_pixel.status_code == 200
+    assert bad_pixel.content == TRANSPARENT_GIF, "no broken image"
     assert client.get(f"/?_mb={flipped}").status_code == 404
     assert events(client, account) == []
     assert stats(client, account, created["id"])["clicks"]["all"]["total"] == 0
@@ -88,7 +97,8 @@ def test_head_and_missing_user_agent_are_not_human(client: TestClient, account: 
     created, html = tracked_copy(client, account)
     click = local(tracking_urls(html, "c")[0])
     head = client.head(click, headers={"User-Agent": CHROME_UA})
-    assert head.status_code == 302 and head.headers["location"].startswith("https://shop.example.com/")
+    assert head.status_code == 302
+    assert head.headers["location"].startswith("https://shop.example.com/")
     client.get(local(tracking_urls(html, "o")[0]), headers={"User-Agent": ""})
     client.get(click, headers={"User-Agent": CHROME_UA})
     found = {(e["type"], e["human"], e["machine_reason"]) for e in events(client, account)}
@@ -98,15 +108,18 @@ def test_head_and_missing_user_agent_are_not_human(client: TestClient, account: 
         ("clicked", True, None),
     }
     numbers = stats(client, account, created["id"])
-    assert numbers["clicks"]["all"]["total"] == 2 and numbers["clicks"]["human"]["total"] == 1
-    assert numbers["opens"]["human"]["total"] == 0 and numbers["opens"]["all"]["total"] == 1
+    assert numbers["clicks"]["all"]["total"] == 2
+    assert numbers["clicks"]["human"]["total"] == 1
+    assert numbers["opens"]["human"]["total"] == 0
+    assert numbers["opens"]["all"]["total"] == 1
 
 
 def test_one_click_unsubscribe(client: TestClient, account: KeyedAccount) -> None:
     created, html = tracked_copy(client, account)
     url = local(tracking_urls(html, "u")[0])
     page = client.get(url)
-    assert page.status_code == 200 and "<form" in page.text
+    assert page.status_code == 200
+    assert "<form" in page.text
     assert events(client, account) == [], "looking at the page (or a scanner fetching it) changes nothing"
     done = client.post(
         url,
@@ -138,7 +151,9 @@ def test_path_preserving_links(client: TestClient, account: KeyedAccount) -> Non
 def test_forwarded_for_is_believed_only_from_trusted_proxies(
     database_url: str, store: Store, account: KeyedAccount
 ) -> None:
-    settings = Settings(database_url=database_url, public_base_url="http://track.test", trusted_proxies="10.0.0.0/8")
+    settings = Settings(
+        database_url=database_url, public_base_url="http://track.test", trusted_proxies="10.0.0.0/8"
+    )
 
     def app() -> MailbeaconApp:
         return MailbeaconApp(settings, store=Store.from_url(database_url))
@@ -160,7 +175,9 @@ def test_hits_are_committed_in_groups(client: TestClient, account: KeyedAccount,
     pixel = local(tracking_urls(html, "o")[0])
     before = app.recorder.transactions
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        codes = list(pool.map(lambda _: client.get(pixel, headers={"User-Agent": CHROME_UA}).status_code, range(200)))
+        codes = list(
+            pool.map(lambda _: client.get(pixel, headers={"User-Agent": CHROME_UA}).status_code, range(200))
+        )
     assert codes == [200] * 200
     assert stats(client, account, created["id"])["opens"]["all"]["total"] == 200
     assert app.recorder.transactions - before < 200, "several hits share a transaction"

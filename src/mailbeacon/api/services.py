@@ -22,7 +22,7 @@ class Services:
 
     def tracking_urls(self, policy: dict[str, object]) -> TrackingUrls:
         return TrackingUrls(
-            self.keyring.signer,
+            self.keyring.current_signer(),
             str(policy["tracking_base_url"]),
             path_preserving=bool(policy["path_preserving"]),
         )

@@ -10,6 +10,8 @@ from mailbeacon.store.signing_keys import load_signing_keys
 from mailbeacon.tokens import Token, TokenSigner
 
 REFRESH_INTERVAL_S = 1.0
+# How stale the signing key may get: after a rotation, every process signs with the new key within this.
+SIGNING_MAX_AGE_S = 60.0
 
 
 class Keyring:
@@ -25,6 +27,12 @@ class Keyring:
         if not keys:
             raise RuntimeError("the store has no signing key; run `mailbeacon init` or `mailbeacon migrate`")
         return TokenSigner(keys)
+
+    def current_signer(self) -> TokenSigner:
+        """For signing, from a worker thread (never the event loop): reloads when the keys are stale."""
+        if time.monotonic() - self._last_refresh > SIGNING_MAX_AGE_S:
+            self.reload()
+        return self.signer
 
     def reload(self) -> None:
         self.signer = self._load()
