@@ -120,6 +120,7 @@ class TargetSite:
 
     base_url: str
     requests: list[str] = field(default_factory=list)
+    pages: dict[str, str] = field(default_factory=dict)  # path -> HTML served instead of the landing page
 
 
 @contextmanager
@@ -129,7 +130,10 @@ def target_site() -> Iterator[TargetSite]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requests.append(self.path)
-            body = f"<html><body><h1 id='landed'>landed on {self.path}</h1></body></html>".encode()
+            page = site.pages.get(self.path)
+            if page is None:
+                page = f"<html><body><h1 id='landed'>landed on {self.path}</h1></body></html>"
+            body = page.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
