@@ -176,3 +176,30 @@ def test_openapi_describes_the_api(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/v1/messages", "/v1/events", "/v1/messages/{message_id}/stats"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"tracking_base_url": "javascript:alert(1)"}, "tracking_base_url"),
+        ({"tracking_base_url": "https://t.example.com/?x=1"}, "tracking_base_url"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"excluded_domains": ["not a domain"]}, "excluded_domains"),
+        ({"track_opens": "sometimes"}, "track_opens"),
+    ],
+)
+def test_bad_settings_are_refused(
+    client: TestClient, account: KeyedAccount, change: dict[str, Any], field: str
+) -> None:
+    response = client.patch("/v1/account", json=change, headers=account.auth)
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == field
+    assert client.get("/v1/account", headers=account.auth).json()["timezone"] == "UTC"
+
+
+def test_message_read_back_uses_the_api_field_names(client: TestClient, account: KeyedAccount) -> None:
+    created = create_message(client, account.auth)
+    message = client.get(f"/v1/messages/{created['id']}", headers=account.auth).json()
+    assert message["from"] == {"email": "news@sender.example", "name": "Sender News"}
+    assert message["campaign"] == "november"
+    assert [link["position"] for link in message["links"]] == [0, 1]

@@ -70,3 +70,45 @@ def test_chromium_loads_the_pixel_and_follows_a_click(database_url: str, tmp_pat
         numbers = stats(server.base_url, key, created["id"])
         assert numbers["opens"]["human"]["unique"] == 1
         assert numbers["clicks"]["human"] == {"total": 1, "unique": 1}
+
+
+def test_api_docs_and_unsubscribe_page_render_offline(database_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    key = init_account(database_url, f"docs-{uuid.uuid4().hex[:6]}")
+    artifacts = REPO / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with running_server(database_url, tmp_path) as server:
+        created = send_message(
+            server.base_url,
+            key,
+            '<html><body><a href="{{mb_unsubscribe}}">Unsubscribe</a></body></html>',
+            ["reader@example.org"],
+        )
+        tracked = copy_html(server.base_url, key, created["id"], created["recipients"][0]["id"])
+        from tests.mail_helpers import tracking_urls
+
+        unsubscribe = tracking_urls(tracked, "u")[0]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                failed: list[str] = []
+                page.on("requestfailed", lambda r: failed.append(r.url))
+                page.goto(f"{server.base_url}/docs", wait_until="networkidle")
+                page.wait_for_selector(".opblock-summary-path")
+                assert page.locator(".opblock").count() >= 6
+                assert failed == [], "the docs load nothing from outside"
+                page.screenshot(path=str(artifacts / "api-docs.png"))
+
+                phone = browser.new_page(viewport={"width": 390, "height": 740})
+                phone.goto(unsubscribe)
+                phone.screenshot(path=str(artifacts / "unsubscribe-confirm.png"))
+                phone.click("button[type=submit]")
+                phone.wait_for_selector("text=You are unsubscribed")
+                phone.screenshot(path=str(artifacts / "unsubscribe-done.png"))
+            finally:
+                browser.close()
+        found = httpx.get(f"{server.base_url}/v1/events", headers=auth(key)).json()["events"]
+        assert [e["type"] for e in found] == ["unsubscribed"]

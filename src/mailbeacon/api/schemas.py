@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
 
 
 class Strict(BaseModel):
@@ -174,5 +180,35 @@ class AccountSettingsPatch(Strict):
     scam_prevention: bool | None = None
     path_preserving_links: bool | None = None
     excluded_domains: list[str] | None = Field(default=None, max_length=1000)
-    tracking_base_url: str | None = None
-    timezone: str | None = None
+    tracking_base_url: str | None = Field(
+        default=None, description="This account's tracking domain, e.g. https://track.example.com"
+    )
+    timezone: str | None = Field(default=None, description="IANA name, e.g. Europe/Berlin")
+
+    @field_validator("tracking_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("must be an absolute http(s) URL without query, e.g. https://track.example.com")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("not a known IANA time zone") from None
+        return value
+
+    @field_validator("excluded_domains")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        for domain in value or ():
+            if not _DOMAIN.fullmatch(domain.strip().lower()):
+                raise ValueError(f"{domain!r} is not a domain name")
+        return value

@@ -18,6 +18,7 @@ h1{{font-size:1.4rem;margin:0 0 1rem}}
 button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:8px;background:#1d4ed8;color:#fff;
   cursor:pointer}}
 button:focus{{outline:3px solid #93c5fd}}
+@media (max-width:36rem){{main{{margin:6vh 1rem}}}}
 </style></head>
 <body><main>{body}</main></body></html>
 """

@@ -5,4 +5,3 @@ from __future__ import annotations
 import base64
 
 TRANSPARENT_GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
-

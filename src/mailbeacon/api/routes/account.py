@@ -26,12 +26,12 @@ def _out(account: Account) -> AccountSettings:
     )
 
 
-@router.get("", response_model=AccountSettings)
+@router.get("", response_model=AccountSettings, summary="Account settings")
 def get_account_settings(account: AccountDep) -> AccountSettings:
     return _out(account)
 
 
-@router.patch("", response_model=AccountSettings)
+@router.patch("", response_model=AccountSettings, summary="Change account settings")
 def patch_account_settings(
     body: AccountSettingsPatch, account: AccountDep, services: ServicesDep
 ) -> AccountSettings:

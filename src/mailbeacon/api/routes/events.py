@@ -37,7 +37,7 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
-@router.get("", response_model=EventPage)
+@router.get("", response_model=EventPage, summary="The event log")
 def get_events(
     account: AccountDep,
     services: ServicesDep,

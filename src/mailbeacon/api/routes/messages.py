@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"])
 NOT_FOUND = "no such message in this account"
 
 
-@router.post("", status_code=201, response_model=MessageCreated)
+@router.post("", status_code=201, response_model=MessageCreated, summary="Create a tracked message")
 def post_message(body: MessageIn, account: AccountDep, services: ServicesDep) -> MessageCreated:
     """Rewrite once, store the message and one tracked copy per recipient, and say what was tracked."""
     draft = MessageDraft(
@@ -74,7 +74,7 @@ def post_message(body: MessageIn, account: AccountDep, services: ServicesDep) ->
     )
 
 
-@router.get("/{message_id}", response_model=MessageOut, response_model_by_alias=True)
+@router.get("/{message_id}", response_model=MessageOut, summary="A message")
 def get_message_route(message_id: int, account: AccountDep, services: ServicesDep) -> MessageOut:
     with services.store.read() as conn:
         message = get_message(conn, account.id, message_id)
@@ -98,7 +98,7 @@ def get_message_route(message_id: int, account: AccountDep, services: ServicesDe
     )
 
 
-@router.get("/{message_id}/recipients", response_model=list[RecipientDetail])
+@router.get("/{message_id}/recipients", response_model=list[RecipientDetail], summary="Its recipients")
 def get_recipients(message_id: int, account: AccountDep, services: ServicesDep) -> list[RecipientDetail]:
     with services.store.read() as conn:
         if get_message(conn, account.id, message_id) is None:
@@ -119,6 +119,7 @@ def get_recipients(message_id: int, account: AccountDep, services: ServicesDep) 
 
 @router.get(
     "/{message_id}/recipients/{recipient_id}/mime",
+    summary="One recipient's tracked copy as MIME",
     response_class=Response,
     responses={200: {"content": {"message/rfc822": {}}, "description": "The tracked RFC 5322 message."}},
 )
@@ -148,7 +149,7 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-@router.get("/{message_id}/stats", response_model=MessageStatsOut)
+@router.get("/{message_id}/stats", response_model=MessageStatsOut, summary="Its numbers")
 def get_stats(message_id: int, account: AccountDep, services: ServicesDep) -> MessageStatsOut:
     with services.store.read() as conn:
         if get_message(conn, account.id, message_id) is None:
