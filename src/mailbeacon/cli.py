@@ -133,7 +133,8 @@ def _demo_banner(base: str, key: str) -> str:
             "from": {"email": "news@example.com", "name": "Example News"},
             "to": [{"email": "reader@example.org"}],
             "subject": "Hello from mailbeacon",
-            "html": '<html><body><p>Read <a href="https://example.com/article">the article</a>.</p></body></html>',
+            "html": '<html><body><p>Read <a href="https://example.com/article">the article</a>.</p>'
+            "</body></html>",
         }
     )
     return "\n".join(
