@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -68,6 +69,10 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """SIGTERM asks the server to stop; SIGKILL kills every process it has, as a crash would."""
+        if sig == signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -91,6 +96,7 @@ def running_server(
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
     try:
@@ -98,6 +104,8 @@ def running_server(
         yield server
     finally:
         server.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # no worker outlives its test
 
 
 def wait_until_up(server: ServerProcess, timeout: float = 30) -> None:

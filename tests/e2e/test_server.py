@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from mailbeacon.store import Store
@@ -108,10 +109,17 @@ def count_events(database_url: str, message_id: int) -> int:
         store.dispose()
 
 
-def test_sigterm_under_load_loses_no_answered_hit(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop_signal", "workers"),
+    [(signal.SIGTERM, 1), (signal.SIGKILL, 1), (signal.SIGTERM, 2)],
+    ids=["sigterm", "kill-9", "sigterm-2-workers"],
+)
+def test_no_answered_hit_is_lost_on_stop_or_crash(
+    database_url: str, tmp_path: Path, stop_signal: signal.Signals, workers: int
+) -> None:
     key = init_account(database_url, f"load-{uuid.uuid4().hex[:6]}")
     server: ServerProcess
-    with running_server(database_url, tmp_path) as server:
+    with running_server(database_url, tmp_path, "--workers", str(workers)) as server:
         to = [f"r{i}@example.org" for i in range(20)]
         created = send_message(
             server.base_url, key, '<html><body><a href="https://example.com/x">x</a></body></html>', to
@@ -146,11 +154,12 @@ def test_sigterm_under_load_loses_no_answered_hit(database_url: str, tmp_path: P
                 if answered >= 300:
                     break
             threading.Event().wait(0.05)
-        code = server.stop(signal.SIGTERM)
+        code = server.stop(stop_signal)
         stop.set()
         for thread in threads:
             thread.join(30)
-        assert code == 0, server.log()
+        if stop_signal == signal.SIGTERM:
+            assert code == 0, server.log()
     stored = count_events(database_url, created["id"])
     assert answered >= 300
     assert stored >= answered, f"{answered} hits were answered but only {stored} stored"
