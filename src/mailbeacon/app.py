@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from mailbeacon.api.app import create_api
+from mailbeacon.api.limits import BodySizeLimit
 from mailbeacon.api.services import Services
 from mailbeacon.config import Settings
 from mailbeacon.store import Store
@@ -31,7 +32,7 @@ class MailbeaconApp:
         )
         self.tracking = TrackingHandler(self.keyring, self.recorder, ClientAddress(settings.trusted_proxies))
         self.services = Services(settings=settings, store=self.store, keyring=self.keyring)
-        self.api = create_api(self.services)
+        self.api = BodySizeLimit(create_api(self.services), settings.max_request_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_tracking_request(scope["path"], scope["query_string"]):

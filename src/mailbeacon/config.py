@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # Group commit: the event writer waits at most this long to gather more events into one transaction.
     event_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
     event_batch_max: int = Field(default=2000, ge=1, le=100_000)
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")

@@ -203,3 +203,26 @@ def test_message_read_back_uses_the_api_field_names(client: TestClient, account:
     assert message["from"] == {"email": "news@sender.example", "name": "Sender News"}
     assert message["campaign"] == "november"
     assert [link["position"] for link in message["links"]] == [0, 1]
+
+
+def test_a_huge_upload_is_refused_with_413(database_url: str, store: Store, account: KeyedAccount) -> None:
+    from mailbeacon.app import MailbeaconApp
+    from mailbeacon.config import Settings
+
+    settings = Settings(
+        database_url=database_url, public_base_url="http://track.test", max_request_bytes=100_000
+    )
+    with TestClient(MailbeaconApp(settings, store=Store.from_url(database_url))) as small:
+        huge = message_body(html="<p>" + "x" * 200_000 + "</p>")
+        response = small.post("/v1/messages", json=huge, headers=account.auth)
+        assert response.status_code == 413
+        assert "larger than 100000 bytes" in response.json()["error"]["message"]
+
+        def chunks() -> Any:
+            for _ in range(30):
+                yield b"x" * 10_000
+
+        streamed = small.post("/v1/messages", content=chunks(), headers=account.auth)
+        assert streamed.status_code == 413
+        assert small.post("/v1/messages", json=message_body(), headers=account.auth).status_code == 201
+    assert count(store, messages, account.account.id) == 1
