@@ -201,6 +201,13 @@ def test_port_must_match_a_tracking_host_exactly() -> None:
     assert tracked_urls('<a href="https://t.example/c">x</a>', policy) == ["https://t.example/c"]
 
 
+def test_tracking_hosts_are_compared_case_insensitively() -> None:
+    policy = replace(POLICY, tracking_hosts=frozenset({"T.Example"}))
+    result = scan('<a href="https://t.EXAMPLE/c">x</a><img src="https://t.example/o/1">', policy)
+    assert [s.reason for s in result.skipped] == ["already_tracked"]
+    assert not result.has_pixel
+
+
 def test_custom_excluded_domains() -> None:
     policy = replace(NO_PIXEL, excluded_domains=("Example.org",))
     assert reasons('<a href="https://www.example.org/">x</a>', policy) == ["excluded_domain"]
@@ -360,6 +367,10 @@ class TestConditionalComments:
         assert rewrite(source) == source.replace("https://x.com/a", TRACKED_HTML).replace(
             "https://x.com/b", TRACKED_HTML
         )
+
+    def test_upper_case_endif_closes_the_block(self) -> None:
+        source = '<!--[if !mso]><!--><a href="https://x.com/b"><!--<![ENDIF]--><a href="https://x.com/a">'
+        assert [t.in_conditional_comment for t in scan(source).tracked] == [True, False]
 
     def test_ordinary_comment_inside_a_conditional_block(self) -> None:
         source = '<!--[if mso]><!-- <a href="https://x.com/c"> --><a href="https://x.com/b"><![endif]-->'

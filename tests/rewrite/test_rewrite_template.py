@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 from mailbeacon.rewrite import Slot, SlotKind, Template
 
 CLICK = Slot(SlotKind.CLICK, "https://x.com/?a=1&b=2", escape_html=True, raw="https://x.com/?a=1&amp;b=2")
@@ -41,3 +43,12 @@ def test_slots_in_order() -> None:
 def test_templates_compare_by_parts() -> None:
     assert Template(("a", CLICK)) == Template(("a", CLICK))
     assert hash(Template(("a", CLICK))) == hash(Template(("a", CLICK)))
+
+
+def test_templates_survive_pickling_after_rendering() -> None:
+    TEMPLATE.render({}, "O", "U")
+    copy = pickle.loads(pickle.dumps(TEMPLATE))  # noqa: S301 (our own data)
+    assert copy == TEMPLATE
+    assert copy.render({"https://x.com/": "A"}, "O", "U") == TEMPLATE.render(
+        {"https://x.com/": "A"}, "O", "U"
+    )
