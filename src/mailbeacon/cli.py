@@ -14,6 +14,7 @@ import click
 from mailbeacon.bootstrap import add_account, demo_account, prepare_store, resolve_account
 from mailbeacon.config import Settings
 from mailbeacon.store import Store
+from mailbeacon.store.accounts import Account
 
 _SETTING_OPTIONS = (
     "data_dir",
@@ -40,6 +41,13 @@ def _store(settings: Settings) -> Store:
     store = Store.from_url(settings.resolved_database_url())
     prepare_store(store)
     return store
+
+
+def _account(store: Store, name_or_id: str | None) -> Account:
+    try:
+        return resolve_account(store, name_or_id)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def store_options(func: Any) -> Any:
@@ -172,10 +180,10 @@ def prepare(**options: Any) -> None:
 
     settings = _settings(options)
     store = _store(settings)
+    account = _account(store, options["account"])
     try:
-        account = resolve_account(store, options["account"])
         run_prepare(store, account, settings, options)
-    except (LookupError, ValueError) as exc:
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -190,10 +198,7 @@ def stats(**options: Any) -> None:
     from mailbeacon.store.messages import get_message
 
     store = _store(_settings(options))
-    try:
-        account = resolve_account(store, options["account"])
-    except LookupError as exc:
-        raise click.ClickException(str(exc)) from exc
+    account = _account(store, options["account"])
     with store.read() as conn:
         message = get_message(conn, account.id, options["message_id"])
         if message is None:
@@ -238,10 +243,7 @@ def api_key_create(**options: Any) -> None:
     from mailbeacon.store.accounts import create_api_key
 
     store = _store(_settings(options))
-    try:
-        account = resolve_account(store, options["account"])
-    except LookupError as exc:
-        raise click.ClickException(str(exc)) from exc
+    account = _account(store, options["account"])
     with store.write() as conn:
         key = create_api_key(conn, account.id, options["name"])
     click.echo(f"API key for account {account.name!r} (shown only now): {key}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from mailbeacon.api.auth import AccountDep, ServicesDep
@@ -12,18 +14,7 @@ router = APIRouter(prefix="/v1/account", tags=["account"])
 
 
 def _out(account: Account) -> AccountSettings:
-    return AccountSettings(
-        id=account.id,
-        name=account.name,
-        track_opens=account.track_opens,
-        track_clicks=account.track_clicks,
-        track_unsubscribes=account.track_unsubscribes,
-        scam_prevention=account.scam_prevention,
-        path_preserving_links=account.path_preserving_links,
-        excluded_domains=list(account.excluded_domains),
-        tracking_base_url=account.tracking_base_url,
-        timezone=account.timezone,
-    )
+    return AccountSettings.model_validate(asdict(account))
 
 
 @router.get("", response_model=AccountSettings, summary="Account settings")
