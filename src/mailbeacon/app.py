@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from mailbeacon.api.app import create_api
@@ -61,7 +62,8 @@ class MailbeaconApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.stop()
+                # Off the event loop: flushing the last hits may take a moment.
+                await asyncio.get_running_loop().run_in_executor(None, self.stop)
                 log.info("stopped; %d tracking events stored by this process", self.recorder.committed)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -14,12 +14,16 @@ from mailbeacon.tracking import pages
 from mailbeacon.tracking.client_address import ClientAddress
 from mailbeacon.tracking.keyring import Keyring
 from mailbeacon.tracking.pixel import TRANSPARENT_GIF
-from mailbeacon.tracking.recorder import EventRecorder, Hit, Outcome
+from mailbeacon.tracking.recorder import RETRY_FOR_S, EventRecorder, Hit, Outcome
 from mailbeacon.types import Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
 MAX_UNSUBSCRIBE_BODY = 16 * 1024
+# Longer than the writer's own retrying, so a hit is only given up on once the writer has given up too.
+RECORD_TIMEOUT_S = RETRY_FOR_S + 15
+_READ: tuple[str, ...] = ("GET", "HEAD")
+_READ_AND_POST: tuple[str, ...] = ("GET", "HEAD", "POST")
 _PATH_PRESERVING_MARK = PATH_PRESERVING_PARAM.encode() + b"="
 _NO_STORE = (b"cache-control", b"no-store, no-cache, must-revalidate, private, max-age=0")
 _GIF_HEADERS = [
@@ -40,8 +44,14 @@ def location_header(url: str) -> bytes:
     return quote(url.translate(_DROP_FROM_LOCATION), safe="".join(map(chr, range(0x21, 0x7F)))).encode()
 
 
+# Paths of mailbeacon's own that a path-preserving link can never stand for.
+_OWN_PATHS = ("/v1/", "/docs", "/openapi.json", "/static/", "/healthz")
+
+
 def is_tracking_request(path: str, query_string: bytes) -> bool:
-    return path.startswith(("/o/", "/c/", "/u/")) or _PATH_PRESERVING_MARK in query_string
+    if path.startswith(("/o/", "/c/", "/u/")):
+        return True
+    return not path.startswith(_OWN_PATHS) and _path_preserving_token(query_string) is not None
 
 
 class TrackingHandler:
@@ -53,18 +63,24 @@ class TrackingHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if _PATH_PRESERVING_MARK in scope["query_string"]:
-            token = _path_preserving_token(scope["query_string"])
-            await self._click(scope, send, token, method)
-        elif method not in ("GET", "HEAD", "POST") or (method == "POST" and not path.startswith("/u/")):
-            await _respond(send, 405, [(b"allow", b"GET, HEAD"), _HTML], b"")
-        elif path.startswith("/o/"):
-            token = path[3:]
-            await self._open(scope, send, token.removesuffix(".gif"), method)
+        if path.startswith("/o/"):
+            endpoint, allowed = "open", _READ
         elif path.startswith("/c/"):
-            await self._click(scope, send, path[3:], method)
+            endpoint, allowed = "click", _READ
+        elif path.startswith("/u/"):
+            endpoint, allowed = "unsubscribe", _READ_AND_POST
         else:
+            endpoint, allowed = "path_preserving", _READ
+        if method not in allowed:
+            await _respond(send, 405, [(b"allow", ", ".join(allowed).encode()), _HTML], b"")
+        elif endpoint == "open":
+            await self._open(scope, send, path[3:].removesuffix(".gif"), method)
+        elif endpoint == "click":
+            await self._click(scope, send, path[3:], method)
+        elif endpoint == "unsubscribe":
             await self._unsubscribe(scope, receive, send, path[3:], method)
+        else:
+            await self._click(scope, send, _path_preserving_token(scope["query_string"]), method)
 
     async def _verified(self, token: str, kind: TokenKind) -> Token | None:
         try:
@@ -103,17 +119,19 @@ class TrackingHandler:
         )
 
     async def _record(self, hit: Hit) -> Outcome:
-        self.recorder.submit(hit)
-        # Shielded: a client that hangs up does not cancel a hit already handed to the writer.
-        return await asyncio.shield(hit.future)
+        try:
+            self.recorder.submit(hit)
+            # Shielded: a client that hangs up does not cancel a hit already handed to the writer.
+            return await asyncio.wait_for(asyncio.shield(hit.future), RECORD_TIMEOUT_S)
+        except (RuntimeError, TimeoutError):
+            log.exception("a tracking hit could not be recorded")
+            return Outcome(False, failed=True)
 
     async def _open(self, scope: Scope, send: Send, raw_token: str, method: str) -> None:
         token = await self._verified(raw_token, TokenKind.OPEN)
         if token is not None:
-            try:
-                await self._record(self._hit(scope, EventType.OPENED, token, method))
-            except Exception:
-                log.exception("recording an open failed")  # the pixel never breaks for the reader
+            # Whatever happens, the reader gets the image: the pixel never breaks for them.
+            await self._record(self._hit(scope, EventType.OPENED, token, method))
         await _respond(send, 200, _GIF_HEADERS, b"" if method == "HEAD" else TRANSPARENT_GIF)
 
     async def _click(self, scope: Scope, send: Send, raw_token: str | None, method: str) -> None:
@@ -121,6 +139,9 @@ class TrackingHandler:
         outcome = Outcome(False)
         if token is not None:
             outcome = await self._record(self._hit(scope, EventType.CLICKED, token, method))
+        if outcome.url is None and outcome.failed:
+            await _unavailable(send, method)
+            return
         if outcome.url is None:
             await _respond(send, 404, [_HTML, _NO_STORE, _ROBOTS], pages.invalid_link(), method)
             return
@@ -146,6 +167,9 @@ class TrackingHandler:
             await _respond(send, 413, [_HTML], b"request body too large")
             return
         outcome = await self._record(self._hit(scope, EventType.UNSUBSCRIBED, token, method))
+        if outcome.failed:
+            await _unavailable(send, method)
+            return
         if not outcome.recorded:
             await _respond(send, 404, [_HTML, _NO_STORE, _ROBOTS], pages.invalid_link())
             return
@@ -153,10 +177,17 @@ class TrackingHandler:
 
 
 def _path_preserving_token(query_string: bytes) -> str | None:
+    if _PATH_PRESERVING_MARK not in query_string:
+        return None  # the common case, decided without parsing
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         if name == PATH_PRESERVING_PARAM:
             return value
     return None
+
+
+async def _unavailable(send: Send, method: str) -> None:
+    headers = [_HTML, _NO_STORE, _ROBOTS, (b"retry-after", b"5")]
+    await _respond(send, 503, headers, pages.temporarily_unavailable(), method)
 
 
 async def _drain_body(receive: Receive, limit: int) -> bool:

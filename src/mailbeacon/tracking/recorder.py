@@ -19,23 +19,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from mailbeacon.events import (
-    SUPERSEDED_BY_ENGAGEMENT,
-    EventType,
-    RecipientStatus,
-    SuppressionReason,
-)
+from mailbeacon.events import EventType, SuppressionReason
 from mailbeacon.store import Store
-from mailbeacon.store.suppressions import insert_ignoring_duplicates
-from mailbeacon.store.tables import events, links, recipients
+from mailbeacon.store.hits import RecipientRef, insert_events, load_links, load_recipients, mark_delivered
+from mailbeacon.store.suppressions import suppress
 
 log = logging.getLogger(__name__)
 
 CACHE_LIMIT = 200_000
 RETRY_FOR_S = 30.0
+MAX_USER_AGENT = 2000
 
 
 @dataclass(slots=True)
@@ -57,13 +53,7 @@ class Hit:
 class Outcome:
     recorded: bool
     url: str | None = None  # the click's destination, when the link is known
-
-
-@dataclass(frozen=True, slots=True)
-class _Recipient:
-    account_id: int
-    message_id: int
-    email: str
+    failed: bool = False  # the store could not take the hit (as opposed to: the hit names nothing known)
 
 
 _STOP = object()
@@ -75,7 +65,7 @@ class EventRecorder:
         self._window = batch_window_s
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._recipients: dict[int, _Recipient] = {}
+        self._recipients: dict[int, RecipientRef] = {}
         self._links: dict[tuple[int, int], str] = {}
         self._delivered: set[int] = set()
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
@@ -106,13 +96,11 @@ class EventRecorder:
     # --- the writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        with self._store.engine.connect() as conn:
-            conn.execution_options(mailbeacon_immediate=True)
-            stopping = False
-            while not stopping:
-                batch, stopping = self._take_batch()
-                if batch:
-                    self._write_batch(conn, batch)
+        stopping = False
+        while not stopping:
+            batch, stopping = self._take_batch()
+            if batch:
+                self._write_batch(batch)
 
     def _take_batch(self) -> tuple[list[Hit], bool]:
         first = self._queue.get()
@@ -131,22 +119,80 @@ class EventRecorder:
             batch.append(item)
         return batch, False
 
-    def _write_batch(self, conn: Connection, batch: list[Hit]) -> None:
+    def _write_batch(self, batch: list[Hit]) -> None:
+        # Nothing may escape: a dead writer thread would leave every later request waiting.
+        try:
+            outcomes = self._store_with_retries(batch)
+        except Exception:
+            log.exception("could not store %d tracking hits; answering without them", len(batch))
+            outcomes = [Outcome(False, self._known_url(hit), failed=True) for hit in batch]
+        self._settle(zip(batch, outcomes, strict=True))
+
+    def _store_with_retries(self, batch: list[Hit]) -> list[Outcome]:
         started = time.monotonic()
         while True:
             try:
-                outcomes = self._store_batch(conn, batch)
-                break
+                return self._store_once(batch)
+            except (DataError, IntegrityError):
+                if len(batch) == 1:
+                    log.exception("a tracking hit the store refuses was dropped: %r", batch[0])
+                    return [Outcome(False, self._known_url(batch[0]), failed=True)]
+                # One bad hit must not sink the others: store them one by one.
+                return [outcome for hit in batch for outcome in self._store_with_retries([hit])]
             except DBAPIError:
-                if conn.in_transaction():
-                    conn.rollback()
                 if time.monotonic() - started > RETRY_FOR_S:
-                    log.exception("could not store %d tracking hits; answering without them", len(batch))
-                    outcomes = [Outcome(False, self._known_url(hit)) for hit in batch]
-                    break
+                    raise
                 log.warning("storing tracking hits failed; retrying", exc_info=True)
                 time.sleep(0.5)
-        self._settle(zip(batch, outcomes, strict=True))
+
+    def _store_once(self, batch: list[Hit]) -> list[Outcome]:
+        with self._store.write() as conn:
+            outcomes, engaged = self._store_batch(conn, batch)
+        # Only after the commit: a rolled-back attempt must not make the retry skip these.
+        self._remember_delivered(engaged)
+        self.committed += sum(1 for outcome in outcomes if outcome.recorded)
+        self.transactions += 1
+        return outcomes
+
+    def _store_batch(self, conn: Connection, batch: list[Hit]) -> tuple[list[Outcome], set[int]]:
+        self._resolve(conn, batch)
+        rows: list[dict[str, Any]] = []
+        outcomes: list[Outcome] = []
+        engaged: set[int] = set()
+        for hit in batch:
+            ref = self._recipients.get(hit.recipient_id)
+            url = self._known_url(hit)
+            if ref is None or (hit.type is EventType.CLICKED and url is None):
+                outcomes.append(Outcome(False))
+                continue
+            rows.append(_row(ref, hit))
+            outcomes.append(Outcome(True, url))
+            if hit.type in (EventType.OPENED, EventType.CLICKED):
+                engaged.add(hit.recipient_id)
+            elif hit.type is EventType.UNSUBSCRIBED:
+                reason = SuppressionReason.UNSUBSCRIBED.value
+                suppress(conn, ref.account_id, ref.email, reason, hit.occurred_at, None)
+        mark_delivered(conn, engaged - self._delivered)
+        insert_events(conn, rows)
+        return outcomes, engaged
+
+    def _resolve(self, conn: Connection, batch: list[Hit]) -> None:
+        if len(self._recipients) > CACHE_LIMIT:
+            self._recipients.clear()
+        if len(self._links) > CACHE_LIMIT:
+            self._links.clear()
+        missing = sorted({hit.recipient_id for hit in batch}.difference(self._recipients))
+        if missing:
+            self._recipients.update(load_recipients(conn, missing))
+        messages_needed = {
+            ref.message_id
+            for hit in batch
+            if hit.link_position is not None
+            and (ref := self._recipients.get(hit.recipient_id)) is not None
+            and (ref.message_id, hit.link_position) not in self._links
+        }
+        if messages_needed:
+            self._links.update(load_links(conn, sorted(messages_needed)))
 
     def _known_url(self, hit: Hit) -> str | None:
         ref = self._recipients.get(hit.recipient_id)
@@ -154,119 +200,10 @@ class EventRecorder:
             return None
         return self._links.get((ref.message_id, hit.link_position))
 
-    def _store_batch(self, conn: Connection, batch: list[Hit]) -> list[Outcome]:
-        with conn.begin():
-            self._load_recipients(conn, {hit.recipient_id for hit in batch})
-            self._load_links(conn, batch)
-            rows: list[dict[str, Any]] = []
-            outcomes: list[Outcome] = []
-            engaged: set[int] = set()
-            unsubscribed: list[tuple[_Recipient, Hit]] = []
-            for hit in batch:
-                ref = self._recipients.get(hit.recipient_id)
-                url = None
-                if ref is not None and hit.link_position is not None:
-                    url = self._links.get((ref.message_id, hit.link_position))
-                if ref is None or (hit.type is EventType.CLICKED and url is None):
-                    outcomes.append(Outcome(False))
-                    continue
-                rows.append(self._row(ref, hit))
-                outcomes.append(Outcome(True, url))
-                if hit.type in (EventType.OPENED, EventType.CLICKED):
-                    engaged.add(hit.recipient_id)
-                elif hit.type is EventType.UNSUBSCRIBED:
-                    unsubscribed.append((ref, hit))
-            if rows:
-                conn.execute(insert(events), rows)
-            self._mark_delivered(conn, engaged - self._delivered)
-            for ref, hit in unsubscribed:
-                conn.execute(
-                    insert_ignoring_duplicates(conn.dialect.name).values(
-                        account_id=ref.account_id,
-                        email=ref.email.lower(),
-                        reason=SuppressionReason.UNSUBSCRIBED.value,
-                        created_at=hit.occurred_at,
-                    )
-                )
-        self.committed += len(rows)
-        self.transactions += 1
-        return outcomes
-
-    @staticmethod
-    def _row(ref: _Recipient, hit: Hit) -> dict[str, Any]:
-        return {
-            "account_id": ref.account_id,
-            "message_id": ref.message_id,
-            "recipient_id": hit.recipient_id,
-            "type": hit.type.value,
-            "occurred_at": hit.occurred_at,
-            "link_position": hit.link_position,
-            "ip": hit.ip,
-            "user_agent": hit.user_agent,
-            "http_method": hit.method,
-            "human": hit.human,
-            "machine_class": hit.machine_class,
-            "machine_reason": hit.machine_reason,
-        }
-
-    def _mark_delivered(self, conn: Connection, recipient_ids: set[int]) -> None:
-        if not recipient_ids:
-            return
-        conn.execute(
-            update(recipients)
-            .where(
-                recipients.c.id.in_(sorted(recipient_ids)),
-                recipients.c.status.in_([s.value for s in SUPERSEDED_BY_ENGAGEMENT]),
-            )
-            .values(status=RecipientStatus.DELIVERED.value)
-        )
-        self._remember(self._delivered, recipient_ids)
-
-    def _load_recipients(self, conn: Connection, wanted: set[int]) -> None:
-        missing = sorted(wanted.difference(self._recipients))
-        if not missing:
-            return
-        if len(self._recipients) + len(missing) > CACHE_LIMIT:
-            self._recipients.clear()
-        for start in range(0, len(missing), 500):
-            rows = conn.execute(
-                select(
-                    recipients.c.id,
-                    recipients.c.account_id,
-                    recipients.c.message_id,
-                    recipients.c.email,
-                ).where(recipients.c.id.in_(missing[start : start + 500]))
-            )
-            for row in rows:
-                self._recipients[row.id] = _Recipient(row.account_id, row.message_id, row.email)
-
-    def _load_links(self, conn: Connection, batch: list[Hit]) -> None:
-        messages_needed: set[int] = set()
-        for hit in batch:
-            ref = self._recipients.get(hit.recipient_id)
-            if (
-                ref is not None
-                and hit.link_position is not None
-                and (ref.message_id, hit.link_position) not in self._links
-            ):
-                messages_needed.add(ref.message_id)
-        if not messages_needed:
-            return
-        if len(self._links) > CACHE_LIMIT:
-            self._links.clear()
-        rows = conn.execute(
-            select(links.c.message_id, links.c.position, links.c.url).where(
-                links.c.message_id.in_(sorted(messages_needed))
-            )
-        )
-        for row in rows:
-            self._links[(row.message_id, row.position)] = row.url
-
-    @staticmethod
-    def _remember(cache: set[int], ids: Iterable[int]) -> None:
-        if len(cache) > CACHE_LIMIT:
-            cache.clear()
-        cache.update(ids)
+    def _remember_delivered(self, ids: Iterable[int]) -> None:
+        if len(self._delivered) > CACHE_LIMIT:
+            self._delivered.clear()
+        self._delivered.update(ids)
 
     @staticmethod
     def _settle(results: Iterable[tuple[Hit, Outcome]]) -> None:
@@ -276,6 +213,26 @@ class EventRecorder:
         for loop, pairs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_set_results, pairs)
+
+
+def _row(ref: RecipientRef, hit: Hit) -> dict[str, Any]:
+    return {
+        "account_id": ref.account_id,
+        "message_id": ref.message_id,
+        "recipient_id": hit.recipient_id,
+        "type": hit.type.value,
+        "occurred_at": hit.occurred_at,
+        "link_position": hit.link_position,
+        "ip": hit.ip,
+        # PostgreSQL cannot store NUL characters in text; they carry no meaning in a user agent.
+        "user_agent": hit.user_agent[:MAX_USER_AGENT].replace("\x00", "")
+        if hit.user_agent
+        else hit.user_agent,
+        "http_method": hit.method[:8],
+        "human": hit.human,
+        "machine_class": hit.machine_class,
+        "machine_reason": hit.machine_reason,
+    }
 
 
 def _set_results(pairs: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
