@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError
 
+import mailbeacon.store.hits as hits_module
 import mailbeacon.tracking.recorder as recorder_module
 from mailbeacon.events import EventType
 from mailbeacon.messages.draft import Address, MessageDraft
@@ -110,7 +111,7 @@ def test_clearing_a_full_cache_loses_nothing(
 def test_one_hit_the_store_refuses_does_not_sink_the_batch(
     store: Store, recorder: EventRecorder, recipient_ids: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_insert = recorder_module.insert_events
+    real_insert = hits_module.insert_events
 
     def refusing(conn: Any, rows: Any) -> None:
         if any(row["user_agent"] == "poison" for row in rows):
@@ -136,7 +137,7 @@ def test_an_unexpected_error_fails_the_batch_but_the_writer_lives_on(
     store: Store, recorder: EventRecorder, recipient_ids: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"n": 0}
-    real_load = recorder_module.load_recipients
+    real_load = hits_module.load_recipients
 
     def flaky(conn: Any, ids: Any) -> Any:
         calls["n"] += 1
