@@ -226,3 +226,79 @@ def test_a_huge_upload_is_refused_with_413(database_url: str, store: Store, acco
         assert streamed.status_code == 413
         assert small.post("/v1/messages", json=message_body(), headers=account.auth).status_code == 201
     assert count(store, messages, account.account.id) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"to": [{"email": "a@example.org", "name": "Ada\r\nBcc: x@example.org"}]}, "to[0].name"),
+        ({"from": {"email": "a@example.org", "name": "x\ny"}}, "from.name"),
+        ({"to": [{"email": "a@example.org"}, {"email": "A@example.org"}]}, "to[1].email"),
+        ({"headers": {"Reply-To": "a@"}}, "headers.Reply-To"),
+        ({"headers": {"Reply-To": "x@example.org", "reply-to": "y@example.org"}}, "headers.reply-to"),
+        ({"headers": {"Message-ID": "<" + "a" * 1000 + "@example.org>"}}, "headers.Message-ID"),
+        ({"headers": {"References": "<" + "a" * 1000 + "@example.org>"}}, "headers.References"),
+        ({"metadata": {"score": float("nan")}}, "metadata"),
+    ],
+)
+def test_input_a_copy_could_not_carry_is_refused_up_front(
+    client: TestClient, account: KeyedAccount, store: Store, change: dict[str, Any], field: str
+) -> None:
+    import json
+
+    body = json.dumps(message_body(**change), allow_nan=True)
+    response = client.post(
+        "/v1/messages", content=body, headers={**account.auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert count(store, messages, account.account.id) == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/messages/{2**63}",
+        f"/v1/messages/{2**64}/stats",
+        "/v1/messages/0",
+        "/v1/messages/-1/recipients",
+        f"/v1/messages/1/recipients/{2**63}/mime",
+        f"/v1/events?message_id={2**63}",
+        f"/v1/events?recipient_id={2**70}",
+        "/v1/events?cursor=ZTkyMjMzNzIwMzY4NTQ3NzU4MDk5OTk",
+        "/v1/events?cursor=not-a-cursor",
+        "/v1/events?since=2026-01-01T00:00:00",
+        "/v1/events?type=exploded",
+        "/v1/events?limit=100000",
+    ],
+)
+def test_out_of_range_parameters_are_422_not_500(
+    client: TestClient, account: KeyedAccount, path: str
+) -> None:
+    response = client.get(path, headers=account.auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["track_opens", "timezone", "scam_prevention"])
+def test_null_is_refused_for_settings_that_cannot_be_unset(
+    client: TestClient, account: KeyedAccount, name: str
+) -> None:
+    response = client.patch("/v1/account", json={name: None}, headers=account.auth)
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == name
+
+
+def test_null_resets_the_tracking_domain_and_excluded_domains(
+    client: TestClient, account: KeyedAccount
+) -> None:
+    client.patch(
+        "/v1/account",
+        json={"tracking_base_url": "https://t.example.com", "excluded_domains": []},
+        headers=account.auth,
+    )
+    reset = client.patch(
+        "/v1/account", json={"tracking_base_url": None, "excluded_domains": None}, headers=account.auth
+    ).json()
+    assert reset["tracking_base_url"] is None
+    assert "apps.apple.com" in reset["excluded_domains"]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
+
+
+MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds
+ResourceId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="An id, as returned by the API.")]
 
 
 class Strict(BaseModel):
@@ -180,9 +185,26 @@ class AccountSettingsPatch(Strict):
     path_preserving_links: bool | None = None
     excluded_domains: list[str] | None = Field(default=None, max_length=1000)
     tracking_base_url: str | None = Field(
-        default=None, description="This account's tracking domain, e.g. https://track.example.com"
+        default=None,
+        max_length=300,
+        description="This account's tracking domain, e.g. https://track.example.com; null: the server's",
     )
     timezone: str | None = Field(default=None, description="IANA name, e.g. Europe/Berlin")
+
+    @field_validator(
+        "track_opens",
+        "track_clicks",
+        "track_unsubscribes",
+        "scam_prevention",
+        "path_preserving_links",
+        "timezone",
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Leaving a field out keeps it; null would mean "unset", which these settings cannot be.
+        if value is None:
+            raise ValueError("may not be null")
+        return value
 
     @field_validator("tracking_base_url")
     @classmethod

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from mailbeacon.api.auth import AccountDep, ServicesDep
-from mailbeacon.api.schemas import EventOut, EventPage
+from mailbeacon.api.schemas import MAX_ID, EventOut, EventPage
 from mailbeacon.events import EventType
 from mailbeacon.store.events import EventFilter, list_events
 
@@ -24,9 +24,10 @@ def encode_cursor(event_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw[:1] != "e":
+        value = int(raw[1:])
+        if raw[:1] != "e" or not 0 <= value <= MAX_ID:
             raise ValueError(cursor)
-        return int(raw[1:])
+        return value
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise HTTPException(422, "cursor: not a cursor returned by this API") from None
 
@@ -42,8 +43,8 @@ def get_events(
     account: AccountDep,
     services: ServicesDep,
     type: Annotated[list[EventType] | None, Query(description="One or more event types.")] = None,
-    message_id: int | None = None,
-    recipient_id: int | None = None,
+    message_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    recipient_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with time zone.")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with time zone.")] = None,
     cursor: str | None = None,

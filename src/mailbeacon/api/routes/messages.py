@@ -18,6 +18,7 @@ from mailbeacon.api.schemas import (
     RatesOut,
     RecipientDetail,
     RecipientOut,
+    ResourceId,
     SkippedLinkOut,
     TrackingReport,
 )
@@ -75,7 +76,7 @@ def post_message(body: MessageIn, account: AccountDep, services: ServicesDep) ->
 
 
 @router.get("/{message_id}", response_model=MessageOut, summary="A message")
-def get_message_route(message_id: int, account: AccountDep, services: ServicesDep) -> MessageOut:
+def get_message_route(message_id: ResourceId, account: AccountDep, services: ServicesDep) -> MessageOut:
     with services.store.read() as conn:
         message = get_message(conn, account.id, message_id)
         if message is None:
@@ -99,7 +100,9 @@ def get_message_route(message_id: int, account: AccountDep, services: ServicesDe
 
 
 @router.get("/{message_id}/recipients", response_model=list[RecipientDetail], summary="Its recipients")
-def get_recipients(message_id: int, account: AccountDep, services: ServicesDep) -> list[RecipientDetail]:
+def get_recipients(
+    message_id: ResourceId, account: AccountDep, services: ServicesDep
+) -> list[RecipientDetail]:
     with services.store.read() as conn:
         if get_message(conn, account.id, message_id) is None:
             raise HTTPException(404, NOT_FOUND)
@@ -123,7 +126,9 @@ def get_recipients(message_id: int, account: AccountDep, services: ServicesDep) 
     response_class=Response,
     responses={200: {"content": {"message/rfc822": {}}, "description": "The tracked RFC 5322 message."}},
 )
-def get_copy_mime(message_id: int, recipient_id: int, account: AccountDep, services: ServicesDep) -> Response:
+def get_copy_mime(
+    message_id: ResourceId, recipient_id: ResourceId, account: AccountDep, services: ServicesDep
+) -> Response:
     """The finished, tracked message for one recipient, for senders who deliver it themselves."""
     with services.store.read() as conn:
         message = get_message(conn, account.id, message_id)
@@ -150,7 +155,7 @@ def _rate(part: int, whole: int) -> float:
 
 
 @router.get("/{message_id}/stats", response_model=MessageStatsOut, summary="Its numbers")
-def get_stats(message_id: int, account: AccountDep, services: ServicesDep) -> MessageStatsOut:
+def get_stats(message_id: ResourceId, account: AccountDep, services: ServicesDep) -> MessageStatsOut:
     with services.store.read() as conn:
         if get_message(conn, account.id, message_id) is None:
             raise HTTPException(404, NOT_FOUND)
