@@ -94,5 +94,7 @@ def app(settings: Settings, store: Store) -> MailbeaconApp:
 
 @pytest.fixture
 def client(app: MailbeaconApp) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://track.test", follow_redirects=False) as test_client:
+    with TestClient(
+        app, base_url="http://track.test", follow_redirects=False, client=("203.0.113.5", 50000)
+    ) as test_client:
         yield test_client

@@ -91,14 +91,29 @@ def test_rotation_keeps_old_tokens_working() -> None:
     assert retired.verify(old_token) is None, "retiring a key ends its links"
 
 
-def test_only_the_canonical_spelling_is_accepted() -> None:
+@pytest.mark.parametrize("recipient", [42, 300, 70_000, 10**9])
+def test_only_the_canonical_spelling_is_accepted(recipient: int) -> None:
     signer = TokenSigner({1: KEY_1})
-    token = signer.sign(TokenKind.OPEN, 42)
-    # Changing the unused low bits of the last base64 character decodes to the same bytes.
-    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    variant = token[:-1] + last[(last.index(token[-1]) + 1) % 64]
-    if _b64decode(variant) == _b64decode(token):
-        assert signer.verify(variant) is None
+    token = signer.sign(TokenKind.OPEN, recipient)
+    raw = _b64decode(token)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    spare_bits = {1: 4, 2: 2}.get(len(raw) % 3, 0)
+    if spare_bits == 0:
+        # No spare bits in the last character: padding is the only other spelling.
+        assert signer.verify(token + "=") is None
+        assert signer.verify(token + "==") is None
+        return
+    # The last character's low bits carry nothing: flipping one decodes to the same bytes.
+    index = alphabet.index(token[-1]) ^ 1
+    variant = token[:-1] + alphabet[index]
+    assert _b64decode(variant) == raw
+    assert signer.verify(variant) is None
+
+
+def test_tokens_of_every_length_class_are_tested() -> None:
+    signer = TokenSigner({1: KEY_1})
+    lengths = {len(_b64decode(signer.sign(TokenKind.OPEN, r))) % 3 for r in (42, 300, 70_000, 10**9)}
+    assert lengths == {0, 1, 2}
 
 
 def test_no_personal_data_in_the_token() -> None:

@@ -199,7 +199,7 @@ def stats(**options: Any) -> None:
 
     store = _store(_settings(options))
     account = _account(store, options["account"])
-    with store.read() as conn:
+    with store.read(snapshot=True) as conn:
         message = get_message(conn, account.id, options["message_id"])
         if message is None:
             raise click.ClickException(f"no message {options['message_id']} in account {account.name!r}")

@@ -114,10 +114,19 @@ class HumanAndAllOut(BaseModel):
 
 
 class RatesOut(BaseModel):
-    open_rate: float = Field(description="Unique openers (human) / recipients.")
-    click_rate: float = Field(description="Unique clickers (human) / recipients.")
-    open_rate_all: float = Field(description="Unique openers incl. machine opens / recipients.")
-    click_rate_all: float = Field(description="Unique clickers incl. machine clicks / recipients.")
+    """Shares of the copies that were not dropped (suppressed addresses are not sent to)."""
+
+    open_rate: float = Field(description="Unique openers (human) / recipients not dropped.")
+    click_rate: float = Field(description="Unique clickers (human) / recipients not dropped.")
+    open_rate_all: float = Field(description="Unique openers incl. machine opens / recipients not dropped.")
+    click_rate_all: float = Field(
+        description="Unique clickers incl. machine clicks / recipients not dropped."
+    )
+
+
+class OpensFromClicksOut(BaseModel):
+    all: int
+    human: int
 
 
 class LinkStatsOut(BaseModel):
@@ -131,9 +140,15 @@ class MessageStatsOut(BaseModel):
     message_id: int
     recipients: int
     statuses: dict[str, int]
-    opens: HumanAndAllOut
+    opens: HumanAndAllOut = Field(
+        description="total: pixel loads. unique: recipients who loaded the pixel or clicked (a click "
+        "proves an open even when images were blocked)."
+    )
+    opens_from_clicks: OpensFromClicksOut = Field(
+        description="How many of the unique openers are counted only because they clicked."
+    )
     clicks: HumanAndAllOut
-    unsubscribes: int
+    unsubscribes: int = Field(description="Recipients who unsubscribed.")
     rates: RatesOut
     links: list[LinkStatsOut]
 

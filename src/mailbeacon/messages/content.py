@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mailbeacon.messages.urls import TrackingUrls
@@ -70,14 +71,19 @@ class RenderedCopy:
 class Personaliser:
     """Renders each recipient's copy of prepared content: only token URLs are computed per recipient."""
 
-    def __init__(self, content: PreparedContent, urls: TrackingUrls) -> None:
+    def __init__(
+        self, content: PreparedContent, urls: TrackingUrls, positions: Mapping[str, int] | None = None
+    ) -> None:
+        """``positions`` (URL -> link position) defaults to the content's own; pass the stored links
+        when rendering a stored message, so its tokens always name the links its redirects use."""
         self.content = content
         self.urls = urls
+        self.positions = content.position_of() if positions is None else dict(positions)
 
     def render(self, recipient_id: int) -> RenderedCopy:
         urls = self.urls
         click_urls = {
-            link.url: urls.click_url(recipient_id, link.position, link.url) for link in self.content.links
+            url: urls.click_url(recipient_id, position, url) for url, position in self.positions.items()
         }
         open_url = urls.open_url(recipient_id)
         unsubscribe_url = urls.unsubscribe_url(recipient_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -30,8 +31,12 @@ def _address(email: str, name: str | None) -> HeaderAddress:
     return HeaderAddress(display_name=name or "", username=username, domain=domain)
 
 
-def render_copy_mime(message: StoredMessage, recipient: StoredRecipient, urls: TrackingUrls) -> bytes:
-    copy = Personaliser(prepared_content(message), urls).render(recipient.id)
+def render_copy_mime(
+    message: StoredMessage, recipient: StoredRecipient, urls: TrackingUrls, links: Sequence[tuple[int, str]]
+) -> bytes:
+    """``links`` are the message's stored (position, url) pairs: the ones its click redirects resolve."""
+    positions = {url: position for position, url in links}
+    copy = Personaliser(prepared_content(message), urls, positions).render(recipient.id)
     mail = EmailMessage(policy=SMTP)
     mail["From"] = _address(message.from_email, message.from_name)
     mail["To"] = _address(recipient.email, recipient.name)

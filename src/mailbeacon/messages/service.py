@@ -108,7 +108,13 @@ def create_message(
             },
         )
         new = [
-            NewRecipient(r.email, r.name, RecipientStatus.CREATED, copy_id)
+            NewRecipient(
+                r.email,
+                r.name,
+                RecipientStatus.DROPPED if r.email.lower() in suppressed else RecipientStatus.CREATED,
+                copy_id,
+                f"suppressed: {suppressed[r.email.lower()]}" if r.email.lower() in suppressed else None,
+            )
             for r, copy_id in zip(draft.to, copy_ids, strict=True)
         ]
         ids = insert_recipients(conn, account.id, message_id, new, now)

@@ -72,10 +72,19 @@ class LinkStats:
 
 
 @dataclass(frozen=True)
+class OpensFromClicks:
+    """Recipients counted as unique openers only because they clicked (their pixel never loaded)."""
+
+    all: int
+    human: int
+
+
+@dataclass(frozen=True)
 class MessageStats:
     recipients: int
     statuses: dict[str, int]
     opens: HumanAndAll
+    opens_from_clicks: OpensFromClicks
     clicks: HumanAndAll
     unsubscribes: int
     links: list[LinkStats]
@@ -125,6 +134,10 @@ def message_stats(conn: Connection, account_id: int, message_id: int) -> Message
                 *_labelled(_engagement_columns(opened, engaged), "opens"),
                 *_labelled(_engagement_columns(clicked, clicked), "clicks"),
                 func.count(distinct(case((unsubscribed, events.c.recipient_id)))).label("unsubscribes"),
+                func.count(distinct(case((opened, events.c.recipient_id)))).label("pixel_unique"),
+                func.count(
+                    distinct(case((and_(opened, events.c.human.is_(True)), events.c.recipient_id)))
+                ).label("pixel_human_unique"),
             ).where(scoped)
         )
         .mappings()
@@ -160,10 +173,15 @@ def message_stats(conn: Connection, account_id: int, message_id: int) -> Message
         LinkStats(r["position"], r["url"], r["occurrences"], _human_and_all(r, "clicks"))
         for r in conn.execute(per_link).mappings()
     ]
+    opens = _human_and_all(row, "opens")
     return MessageStats(
         recipients=sum(statuses.values()),
         statuses=statuses,
-        opens=_human_and_all(row, "opens"),
+        opens=opens,
+        opens_from_clicks=OpensFromClicks(
+            all=opens.all.unique - int(row["pixel_unique"] or 0),
+            human=opens.human.unique - int(row["pixel_human_unique"] or 0),
+        ),
         clicks=_human_and_all(row, "clicks"),
         unsubscribes=int(row["unsubscribes"] or 0),
         links=link_stats,

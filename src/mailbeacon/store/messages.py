@@ -18,6 +18,7 @@ class NewRecipient:
     name: str | None
     status: str
     message_id_header: str
+    status_detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def insert_recipients(
             "email": r.email,
             "name": r.name,
             "status": r.status,
+            "status_detail": r.status_detail,
             "message_id_header": r.message_id_header,
             "created_at": now,
             "updated_at": now,

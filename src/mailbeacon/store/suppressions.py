@@ -11,18 +11,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from mailbeacon.store.tables import suppressions
 
 
-def suppressed_among(conn: Connection, account_id: int, emails: Sequence[str]) -> set[str]:
+def suppressed_among(conn: Connection, account_id: int, emails: Sequence[str]) -> dict[str, str]:
+    """The suppressed ones among these addresses (lower-cased), with the reason each is suppressed."""
     lowered = sorted({e.lower() for e in emails})
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for start in range(0, len(lowered), 500):
         chunk = lowered[start : start + 500]
-        found.update(
-            conn.execute(
-                select(suppressions.c.email).where(
-                    suppressions.c.account_id == account_id, suppressions.c.email.in_(chunk)
-                )
-            ).scalars()
+        rows = conn.execute(
+            select(suppressions.c.email, suppressions.c.reason).where(
+                suppressions.c.account_id == account_id, suppressions.c.email.in_(chunk)
+            )
         )
+        found.update({row.email: row.reason for row in rows})
     return found
 
 

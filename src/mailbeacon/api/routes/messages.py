@@ -15,6 +15,7 @@ from mailbeacon.api.schemas import (
     MessageIn,
     MessageOut,
     MessageStatsOut,
+    OpensFromClicksOut,
     RatesOut,
     RecipientDetail,
     RecipientOut,
@@ -22,6 +23,7 @@ from mailbeacon.api.schemas import (
     SkippedLinkOut,
     TrackingReport,
 )
+from mailbeacon.events import RecipientStatus
 from mailbeacon.messages.draft import Address, MessageDraft
 from mailbeacon.messages.mime import render_copy_mime
 from mailbeacon.messages.service import create_message
@@ -133,9 +135,13 @@ def get_copy_mime(
     with services.store.read() as conn:
         message = get_message(conn, account.id, message_id)
         recipient = get_recipient(conn, account.id, message_id, recipient_id) if message else None
+        link_rows = list_links(conn, account.id, message_id)
     if message is None or recipient is None:
         raise HTTPException(404, "no such recipient of this message in this account")
-    mime = render_copy_mime(message, recipient, services.tracking_urls(message.policy))
+    if recipient.status == RecipientStatus.DROPPED:
+        raise HTTPException(409, f"not to be sent: {recipient.status_detail or 'dropped'}")
+    stored_links = [(position, url) for position, url, _occurrences in link_rows]
+    mime = render_copy_mime(message, recipient, services.tracking_urls(message.policy), stored_links)
     return Response(
         mime,
         media_type="message/rfc822",
@@ -156,16 +162,19 @@ def _rate(part: int, whole: int) -> float:
 
 @router.get("/{message_id}/stats", response_model=MessageStatsOut, summary="Its numbers")
 def get_stats(message_id: ResourceId, account: AccountDep, services: ServicesDep) -> MessageStatsOut:
-    with services.store.read() as conn:
+    with services.store.read(snapshot=True) as conn:
         if get_message(conn, account.id, message_id) is None:
             raise HTTPException(404, NOT_FOUND)
         stats = message_stats(conn, account.id, message_id)
-    n = stats.recipients
+    n = stats.recipients - stats.statuses.get(RecipientStatus.DROPPED.value, 0)
     return MessageStatsOut(
         message_id=message_id,
-        recipients=n,
+        recipients=stats.recipients,
         statuses=stats.statuses,
         opens=_counts(stats.opens),
+        opens_from_clicks=OpensFromClicksOut(
+            all=stats.opens_from_clicks.all, human=stats.opens_from_clicks.human
+        ),
         clicks=_counts(stats.clicks),
         unsubscribes=stats.unsubscribes,
         rates=RatesOut(
