@@ -14,14 +14,12 @@ from mailbeacon.tracking import pages
 from mailbeacon.tracking.client_address import ClientAddress
 from mailbeacon.tracking.keyring import Keyring
 from mailbeacon.tracking.pixel import TRANSPARENT_GIF
-from mailbeacon.tracking.recorder import RETRY_FOR_S, EventRecorder, Hit, Outcome
+from mailbeacon.tracking.recorder import EventRecorder, Hit, Outcome
 from mailbeacon.types import Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
 MAX_UNSUBSCRIBE_BODY = 16 * 1024
-# Longer than the writer's own retrying, so a hit is only given up on once the writer has given up too.
-RECORD_TIMEOUT_S = RETRY_FOR_S + 15
 _READ: tuple[str, ...] = ("GET", "HEAD")
 _READ_AND_POST: tuple[str, ...] = ("GET", "HEAD", "POST")
 _PATH_PRESERVING_MARK = PATH_PRESERVING_PARAM.encode() + b"="
@@ -121,11 +119,12 @@ class TrackingHandler:
     async def _record(self, hit: Hit) -> Outcome:
         try:
             self.recorder.submit(hit)
-            # Shielded: a client that hangs up does not cancel a hit already handed to the writer.
-            return await asyncio.wait_for(asyncio.shield(hit.future), RECORD_TIMEOUT_S)
-        except (RuntimeError, TimeoutError):
-            log.exception("a tracking hit could not be recorded")
+        except RuntimeError:
+            log.exception("a tracking hit could not be handed to the event writer")
             return Outcome(False, failed=True)
+        # The writer settles every future it is handed, failures included, so no timeout is needed
+        # here. A client hanging up cancels only this wait: the hit is already queued and is stored.
+        return await hit.future
 
     async def _open(self, scope: Scope, send: Send, raw_token: str, method: str) -> None:
         token = await self._verified(raw_token, TokenKind.OPEN)

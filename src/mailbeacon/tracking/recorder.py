@@ -89,7 +89,7 @@ class EventRecorder:
             self._thread.join(timeout)
 
     def submit(self, hit: Hit) -> None:
-        if self._stopped or not self._started:
+        if self._stopped or not self._thread.is_alive():
             raise RuntimeError("the event recorder is not running")
         self._queue.put(hit)
 
