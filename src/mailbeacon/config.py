@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     workers: int = Field(default=1, ge=1, le=64)
     trusted_proxies: list[IPNetwork] = Field(default_factory=list)
-    # Group commit: the event writer waits at most this long to gather more events into one transaction.
-    event_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
+    # Group commit: hits handled while a batch forms share its transaction; a window waits longer.
+    event_batch_window_ms: float = Field(default=0.0, ge=0, le=1000)
     event_batch_max: int = Field(default=2000, ge=1, le=100_000)
     max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     log_level: str = "info"

@@ -30,6 +30,9 @@ class TokenKind(enum.IntEnum):
     UNSUBSCRIBE = 2
 
 
+_KINDS = tuple(TokenKind)
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     kind: TokenKind
@@ -132,9 +135,9 @@ class TokenSigner:
             return None
         payload, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
         version, kind_value = payload[0] >> 4, payload[0] & 0x0F
-        if version != VERSION or kind_value > max(TokenKind):
+        if version != VERSION or kind_value >= len(_KINDS):
             return None
-        kind = TokenKind(kind_value)
+        kind = _KINDS[kind_value]
         try:
             key_id, pos = _get_varint(payload, 1)
             recipient_id, pos = _get_varint(payload, pos)

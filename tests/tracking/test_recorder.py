@@ -39,7 +39,7 @@ def recorder(store: Store) -> Iterator[EventRecorder]:
     writer = EventRecorder(store, batch_window_s=0.05)
     writer.start()
     yield writer
-    writer.stop(10)
+    asyncio.run(writer.stop())
 
 
 def hit(loop: asyncio.AbstractEventLoop, recipient_id: int, kind: EventType, **extra: Any) -> Hit:
@@ -114,7 +114,7 @@ def test_one_hit_the_store_refuses_does_not_sink_the_batch(
     real_insert = hits_module.insert_events
 
     def refusing(conn: Any, rows: Any) -> None:
-        if any(row["user_agent"] == "poison" for row in rows):
+        if any(row.user_agent == "poison" for row in rows):
             raise DataError("INSERT", {}, Exception("value too long"))
         real_insert(conn, rows)
 
@@ -164,10 +164,45 @@ def test_nul_characters_in_a_user_agent_are_stored_without_them(
     assert "ab" in agents
 
 
+def test_a_database_outage_is_retried_until_it_passes(
+    store: Store, recorder: EventRecorder, recipient_ids: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(recorder_module, "RETRY_PAUSE_S", 0.05)
+    real_insert = hits_module.insert_events
+    failures = {"left": 3}
+
+    def down_for_a_while(conn: Any, rows: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        real_insert(conn, rows)
+
+    monkeypatch.setattr(recorder_module, "insert_events", down_for_a_while)
+    before = stored(store)
+    outcomes = record_all(recorder, lambda loop: [hit(loop, rid, EventType.OPENED) for rid in recipient_ids])
+    assert all(o.recorded for o in outcomes)
+    assert failures["left"] == 0
+    assert stored(store) - before == len(recipient_ids)
+
+
+def test_hits_handled_together_share_one_transaction(store: Store, recipient_ids: list[int]) -> None:
+    writer = EventRecorder(store)
+    writer.start()
+    outcomes = record_all(
+        writer, lambda loop: [hit(loop, rid, EventType.OPENED) for rid in recipient_ids * 40]
+    )
+    assert all(o.recorded for o in outcomes)
+    assert writer.transactions == 1
+    assert writer.committed == 200
+    asyncio.run(writer.stop())
+
+
 def test_a_stopped_recorder_refuses_new_hits(store: Store) -> None:
     writer = EventRecorder(store)
     writer.start()
-    writer.stop(10)
+    asyncio.run(writer.stop())
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(_submit_one(writer))
     with pytest.raises(RuntimeError, match="cannot be restarted"):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 from mailbeacon.config import IPNetwork
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@lru_cache(maxsize=65_536)  # the same clients and proxies come back; parsing costs microseconds
 def normalise_ip(value: str) -> IPAddress | None:
     try:
         address = ipaddress.ip_address(value.strip().strip("[]"))

@@ -42,6 +42,10 @@ class Keyring:
         found = self.signer.verify(token)
         if found is not None:
             return found
+        return await self.verify_after_refresh(token)
+
+    async def verify_after_refresh(self, token: str) -> Token | None:
+        """For a token the current keys reject: if it names a key this process has not seen yet."""
         parsed = TokenSigner.parse_unverified(token)
         if parsed is None or self.signer.knows(parsed[0].key_id):
             return None
