@@ -125,3 +125,24 @@ def test_no_personal_data_in_the_token() -> None:
 def test_short_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
         TokenSigner({1: b"short"})
+
+
+@given(
+    recipient=st.integers(min_value=0, max_value=2**63 - 1),
+    positions=st.lists(st.integers(min_value=0, max_value=100_000), max_size=40),
+)
+def test_batch_signing_equals_signing_one_by_one(recipient: int, positions: list[int]) -> None:
+    signer = TokenSigner({3: KEY_1})
+    batch = signer.sign_clicks(recipient, positions)
+    assert batch == [signer.sign(TokenKind.CLICK, recipient, p) for p in positions]
+    assert all(signer.verify(t) is not None for t in batch)
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, b"k" * 64, b"k" * 65, bytes(range(100))])
+def test_tags_are_standard_hmac_sha256(key: bytes) -> None:
+    import hashlib
+    import hmac
+
+    signer = TokenSigner({1: key})
+    raw = _b64decode(signer.sign(TokenKind.OPEN, 12345))
+    assert raw[-TAG_BYTES:] == hmac.digest(key, raw[:-TAG_BYTES], hashlib.sha256)[:TAG_BYTES]

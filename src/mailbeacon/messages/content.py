@@ -79,18 +79,21 @@ class Personaliser:
         self.content = content
         self.urls = urls
         self.positions = content.position_of() if positions is None else dict(positions)
+        self._plain_urls = urls.click_urls_need_no_escaping
 
     def render(self, recipient_id: int) -> RenderedCopy:
         urls = self.urls
-        click_urls = {
-            url: urls.click_url(recipient_id, position, url) for url, position in self.positions.items()
-        }
+        click_urls = urls.click_urls(recipient_id, self.positions)
         open_url = urls.open_url(recipient_id)
         unsubscribe_url = urls.unsubscribe_url(recipient_id)
         html = self.content.html
         text = self.content.text
         return RenderedCopy(
-            html=html.template.render(click_urls, open_url, unsubscribe_url) if html else None,
+            html=html.template.render(
+                click_urls, open_url, unsubscribe_url, click_urls_need_no_escaping=self._plain_urls
+            )
+            if html
+            else None,
             text=text.template.render(click_urls, open_url, unsubscribe_url) if text else None,
             unsubscribe_url=unsubscribe_url,
         )

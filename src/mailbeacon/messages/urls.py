@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from mailbeacon.tokens import TokenKind, TokenSigner
@@ -21,6 +22,11 @@ class TrackingUrls:
         self.base_url = base_url.rstrip("/")
         self.path_preserving = path_preserving
 
+    @property
+    def click_urls_need_no_escaping(self) -> bool:
+        """True when click URLs are the base URL plus a token: nothing in them needs HTML escaping."""
+        return not self.path_preserving and not any(c in self.base_url for c in "&<>\"'")
+
     def open_url(self, recipient_id: int) -> str:
         return f"{self.base_url}/o/{self.signer.sign(TokenKind.OPEN, recipient_id)}.gif"
 
@@ -28,7 +34,17 @@ class TrackingUrls:
         return f"{self.base_url}/u/{self.signer.sign(TokenKind.UNSUBSCRIBE, recipient_id)}"
 
     def click_url(self, recipient_id: int, position: int, original_url: str) -> str:
-        token = self.signer.sign(TokenKind.CLICK, recipient_id, position)
+        return self._click_url(self.signer.sign(TokenKind.CLICK, recipient_id, position), original_url)
+
+    def click_urls(self, recipient_id: int, links: Mapping[str, int]) -> dict[str, str]:
+        """Every tracked URL of one recipient: original URL -> click URL, for ``links`` (URL -> position)."""
+        tokens = self.signer.sign_clicks(recipient_id, list(links.values()))
+        if not self.path_preserving:
+            base = f"{self.base_url}/c/"
+            return {url: base + token for url, token in zip(links, tokens, strict=True)}
+        return {url: self._click_url(token, url) for url, token in zip(links, tokens, strict=True)}
+
+    def _click_url(self, token: str, original_url: str) -> str:
         if not self.path_preserving:
             return f"{self.base_url}/c/{token}"
         # The tracking host replaces the original host; path and query stay visible to the reader.

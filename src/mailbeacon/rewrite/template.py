@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,6 +28,9 @@ class Slot:
     raw: str = ""
 
 
+_NEEDS_ESCAPE = re.compile(r"[&<>\"']").search
+
+
 @dataclass(frozen=True)
 class Template:
     parts: tuple[str | Slot, ...]
@@ -34,21 +38,35 @@ class Template:
     def slots(self) -> tuple[Slot, ...]:
         return tuple(part for part in self.parts if isinstance(part, Slot))
 
-    def render(self, click_urls: Mapping[str, str], open_url: str, unsubscribe_url: str) -> str:
+    def render(
+        self,
+        click_urls: Mapping[str, str],
+        open_url: str,
+        unsubscribe_url: str,
+        *,
+        click_urls_need_no_escaping: bool = False,
+    ) -> str:
         """Splice one recipient's URLs into the template.
 
         ``click_urls`` maps ``Slot.url`` to the tracked URL (un-escaped); a CLICK slot whose
-        URL is missing renders its original source text.
+        URL is missing renders its original source text. A caller whose click URLs contain none of
+        ``&<>"'`` may say so, and they go in as they are.
         """
         buffer = list(self._buffer)
         escaped_open = escape(open_url)
         escaped_unsubscribe = escape(unsubscribe_url)
+        escaped: dict[str, str] = {}  # a URL that occurs several times is escaped once
         for index, slot in self._slot_positions:
             kind = slot.kind
             if kind is SlotKind.CLICK:
                 tracked = click_urls.get(slot.url)
                 if tracked is not None:
-                    buffer[index] = escape(tracked) if slot.escape_html else tracked
+                    if slot.escape_html and not click_urls_need_no_escaping:
+                        done = escaped.get(tracked)
+                        if done is None:
+                            done = escaped[tracked] = escape(tracked) if _NEEDS_ESCAPE(tracked) else tracked
+                        tracked = done
+                    buffer[index] = tracked
             elif kind is SlotKind.OPEN_PIXEL:
                 buffer[index] = escaped_open if slot.escape_html else open_url
             else:
