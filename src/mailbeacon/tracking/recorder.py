@@ -6,9 +6,10 @@ the loop handled in the meantime joins the same transaction: under load one comm
 serves hundreds of hits. Only after the commit are the futures resolved and the requests answer,
 so an answered hit is always stored.
 
-The flush runs on the loop itself rather than in a writer thread: a transaction of a few hundred
-rows takes about a millisecond, less than handing work to a thread and contending for the GIL
-costs (measured: see docs/benchmarks.md).
+With SQLite the flush runs on the loop itself: a transaction of a few hundred rows takes about a
+millisecond, less than handing work to a thread and contending for the GIL costs. With PostgreSQL
+each batch goes to one writer thread, which waits on the network without holding the GIL while the
+loop gathers the next batch (measured: see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,7 +73,13 @@ class EventRecorder:
         self._batch_max = batch_max
         self._pending: list[Hit] = []
         self._flush_scheduled = False
-        self._retrying: set[asyncio.Task[None]] = set()
+        self._writing = False
+        self._unsettled = 0  # batches handed to the store and not yet answered (retries included)
+        self._idle: asyncio.Event | None = None
+        # SQLite commits in the loop: a batch takes about a millisecond, less than a thread hand-off
+        # and GIL contention cost. PostgreSQL waits on the network, which a thread does without the
+        # GIL: one writer thread, one batch at a time, while the loop gathers the next batch.
+        self._writer = ThreadPoolExecutor(1, "event-writer") if store.dialect == "postgresql" else None
         self._recipients: dict[int, RecipientRef] = {}
         self._links: dict[tuple[int, int], str] = {}
         self._delivered: set[int] = set()
@@ -88,17 +96,21 @@ class EventRecorder:
     async def stop(self) -> None:
         """Write everything already handed in (waiting out retries), then refuse new hits."""
         self._stopped = True
-        while self._pending:
-            self._flush()
-        while self._retrying:
-            await asyncio.gather(*self._retrying, return_exceptions=True)
+        while self._pending or self._unsettled:
+            self._idle = asyncio.Event()
+            if self._pending and not self._writing:
+                self._flush()
+            if self._pending or self._unsettled:
+                await self._idle.wait()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
 
     def submit(self, hit: Hit) -> None:
         """Queue a hit; its future resolves once it is stored (or known not to be storable)."""
         if self._stopped or not self._started:
             raise RuntimeError("the event recorder is not running")
         self._pending.append(hit)
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self._writing:
             self._flush_scheduled = True
             loop = hit.future.get_loop()
             if self._window > 0:
@@ -110,36 +122,48 @@ class EventRecorder:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._writing or not self._pending:
+            return
         batch = self._pending[: self._batch_max]
         del self._pending[: self._batch_max]
-        if self._pending and not self._flush_scheduled:
-            self._flush_scheduled = True
-            batch[0].future.get_loop().call_soon(self._flush)
-        if batch:
-            self._write(batch, time.monotonic())
+        self._unsettled += 1
+        self._dispatch(batch, time.monotonic())
 
-    def _write(self, batch: list[Hit], started: float) -> None:
-        try:
-            outcomes = self._store_splitting(batch)
-        except DBAPIError:
-            if time.monotonic() - started > RETRY_FOR_S:
-                log.exception("could not store %d tracking hits; answering without them", len(batch))
-                self._settle(batch, [Outcome(False, self._known_url(h), failed=True) for h in batch])
+    def _dispatch(self, batch: list[Hit], started: float) -> None:
+        loop = batch[0].future.get_loop()
+        if self._writer is None:
+            try:
+                outcomes = self._store_splitting(batch)
+            except Exception as exc:
+                self._failed(batch, started, exc)
                 return
-            log.warning("storing %d tracking hits failed; retrying", len(batch), exc_info=True)
-            task = batch[0].future.get_loop().create_task(self._retry(batch, started))
-            self._retrying.add(task)
-            task.add_done_callback(self._retrying.discard)
+            self._settle(batch, outcomes)
+            if self._pending and not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
             return
-        except Exception:
-            # Nothing may escape: the waiting requests must always get an answer.
-            log.exception("could not store %d tracking hits; answering without them", len(batch))
-            outcomes = [Outcome(False, self._known_url(hit), failed=True) for hit in batch]
-        self._settle(batch, outcomes)
+        self._writing = True
+        written = loop.run_in_executor(self._writer, self._store_splitting, batch)
+        written.add_done_callback(lambda done: self._written(batch, started, done))
 
-    async def _retry(self, batch: list[Hit], started: float) -> None:
-        await asyncio.sleep(RETRY_PAUSE_S)
-        self._write(batch, started)
+    def _written(self, batch: list[Hit], started: float, done: asyncio.Future[list[Outcome]]) -> None:
+        self._writing = False
+        error = done.exception()
+        if error is not None:
+            self._failed(batch, started, error)
+        else:
+            self._settle(batch, done.result())
+        if self._pending:
+            self._flush()
+
+    def _failed(self, batch: list[Hit], started: float, error: BaseException) -> None:
+        if isinstance(error, DBAPIError) and time.monotonic() - started <= RETRY_FOR_S:
+            log.warning("storing %d tracking hits failed; retrying", len(batch), exc_info=error)
+            batch[0].future.get_loop().call_later(RETRY_PAUSE_S, self._dispatch, batch, started)
+            return
+        # Nothing may escape: the waiting requests must always get an answer.
+        log.error("could not store %d tracking hits; answering without them", len(batch), exc_info=error)
+        self._settle(batch, [Outcome(False, self._known_url(hit), failed=True) for hit in batch])
 
     def _store_splitting(self, batch: list[Hit]) -> list[Outcome]:
         try:
@@ -208,11 +232,13 @@ class EventRecorder:
             return None
         return self._links.get((ref.message_id, hit.link_position))
 
-    @staticmethod
-    def _settle(batch: list[Hit], outcomes: list[Outcome]) -> None:
+    def _settle(self, batch: list[Hit], outcomes: list[Outcome]) -> None:
         for hit, outcome in zip(batch, outcomes, strict=True):
             if not hit.future.done():  # a client that hung up cancelled its wait
                 hit.future.set_result(outcome)
+        self._unsettled -= 1
+        if self._idle is not None and not self._unsettled and not self._pending:
+            self._idle.set()
 
 
 def _row(ref: RecipientRef, hit: Hit) -> EventRow:
