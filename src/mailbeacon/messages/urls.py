@@ -33,9 +33,6 @@ class TrackingUrls:
     def unsubscribe_url(self, recipient_id: int) -> str:
         return f"{self.base_url}/u/{self.signer.sign(TokenKind.UNSUBSCRIBE, recipient_id)}"
 
-    def click_url(self, recipient_id: int, position: int, original_url: str) -> str:
-        return self._click_url(self.signer.sign(TokenKind.CLICK, recipient_id, position), original_url)
-
     def click_urls(self, recipient_id: int, links: Mapping[str, int]) -> dict[str, str]:
         """Every tracked URL of one recipient: original URL -> click URL, for ``links`` (URL -> position)."""
         tokens = self.signer.sign_clicks(recipient_id, list(links.values()))

@@ -38,12 +38,6 @@ class Keyring:
         self.signer = self._load()
         self._last_refresh = time.monotonic()
 
-    async def verify(self, token: str) -> Token | None:
-        found = self.signer.verify(token)
-        if found is not None:
-            return found
-        return await self.verify_after_refresh(token)
-
     async def verify_after_refresh(self, token: str) -> Token | None:
         """For a token the current keys reject: if it names a key this process has not seen yet."""
         parsed = TokenSigner.parse_unverified(token)
