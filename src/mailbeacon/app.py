@@ -24,7 +24,9 @@ class MailbeaconApp:
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
-        self.store = store or Store.from_url(settings.resolved_database_url())
+        self.store = store or Store.from_url(
+            settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+        )
         self.keyring = Keyring(self.store)
         self.recorder = EventRecorder(
             self.store,

@@ -38,7 +38,7 @@ def _settings(options: dict[str, Any]) -> Settings:
 
 
 def _store(settings: Settings) -> Store:
-    store = Store.from_url(settings.resolved_database_url())
+    store = Store.from_url(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
     prepare_store(store)
     return store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Group commit: hits handled while a batch forms share its transaction; a window waits longer.
     event_batch_window_ms: float = Field(default=0.0, ge=0, le=1000)
     event_batch_max: int = Field(default=2000, ge=1, le=100_000)
+    # "full": fsync every commit (survives power loss); "normal": survives a crash of the process only.
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     log_level: str = "info"
 

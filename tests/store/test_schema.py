@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from mailbeacon.store import Store
 from mailbeacon.store.migrate import is_up_to_date
@@ -25,3 +28,15 @@ def test_every_customer_table_carries_its_account(store: Store) -> None:
     for name in names:
         columns = {c["name"] for c in inspect(store.engine).get_columns(name)}
         assert "account_id" in columns, name
+
+
+def test_sqlite_durability_is_a_setting(tmp_path: Path) -> None:
+    base = tmp_path
+    for setting, expected in (("full", 2), ("normal", 1)):
+        store = Store.from_url(f"sqlite:///{base / f'{setting}.db'}", sqlite_synchronous=setting)
+        with store.read() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar_one() == expected
+            assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        store.dispose()
+    with pytest.raises(ValueError, match="sqlite_synchronous"):
+        Store.from_url(f"sqlite:///{base / 'x.db'}", sqlite_synchronous="off")

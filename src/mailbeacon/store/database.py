@@ -15,8 +15,8 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 8) -> Store:
-        return cls(make_engine(url, pool_size=pool_size))
+    def from_url(cls, url: str, *, pool_size: int = 8, sqlite_synchronous: str = "full") -> Store:
+        return cls(make_engine(url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous))
 
     @property
     def dialect(self) -> str:

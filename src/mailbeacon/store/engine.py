@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 IMMEDIATE = "mailbeacon_immediate"
+SQLITE_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 
 
 def normalise_url(url: str) -> str:
@@ -19,13 +20,14 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
     # Let SQLAlchemy's "begin" hook below issue BEGIN itself instead of pysqlite's implicit one.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    # FULL: an acknowledged event or message survives power loss, not only a process crash.
-    cursor.execute("PRAGMA synchronous=FULL")
+    # FULL: every commit is fsynced, so an acknowledged event or message survives power loss.
+    # NORMAL (WAL): it survives a crash of mailbeacon, not of the machine; commits get much cheaper.
+    cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS[synchronous]}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
@@ -38,7 +40,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, pool_size: int = 8) -> Engine:
+def make_engine(url: str, *, pool_size: int = 8, sqlite_synchronous: str = "full") -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -51,7 +53,9 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
             max_overflow=pool_size,
             hide_parameters=True,  # errors in logs never carry addresses, content or keys
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
+        event.listen(engine, "connect", lambda conn, _record: _sqlite_pragmas(conn, sqlite_synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
