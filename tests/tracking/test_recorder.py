@@ -211,3 +211,15 @@ def test_a_stopped_recorder_refuses_new_hits(store: Store) -> None:
 
 async def _submit_one(writer: EventRecorder) -> None:
     writer.submit(hit(asyncio.get_running_loop(), 1, EventType.OPENED))
+
+
+def test_more_hits_than_one_batch_holds_are_all_written(store: Store, recipient_ids: list[int]) -> None:
+    writer = EventRecorder(store, batch_max=7)
+    writer.start()
+    outcomes = record_all(
+        writer, lambda loop: [hit(loop, rid, EventType.OPENED) for rid in recipient_ids * 10]
+    )
+    assert all(o.recorded for o in outcomes)
+    assert writer.committed == 50
+    assert writer.transactions == 8  # 50 hits in batches of at most 7
+    asyncio.run(writer.stop())

@@ -127,6 +127,10 @@ class EventRecorder:
         batch = self._pending[: self._batch_max]
         del self._pending[: self._batch_max]
         self._unsettled += 1
+        if self._pending and self._writer is None:
+            # More than one batch waits: the rest goes next turn, whatever becomes of this one.
+            self._flush_scheduled = True
+            batch[0].future.get_loop().call_soon(self._flush)
         self._dispatch(batch, time.monotonic())
 
     def _dispatch(self, batch: list[Hit], started: float) -> None:
@@ -138,9 +142,6 @@ class EventRecorder:
                 self._failed(batch, started, exc)
                 return
             self._settle(batch, outcomes)
-            if self._pending and not self._flush_scheduled:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
             return
         self._writing = True
         written = loop.run_in_executor(self._writer, self._store_splitting, batch)
