@@ -65,7 +65,3 @@ def make_engine(url: str, *, pool_size: int = 8, sqlite_synchronous: str = "full
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string()!r}: use sqlite:/// or postgresql://"
     )
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

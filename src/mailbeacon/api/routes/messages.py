@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, HTTPException, Response
 
 from mailbeacon.api.auth import AccountDep, ServicesDep
@@ -109,17 +111,7 @@ def get_recipients(
         if get_message(conn, account.id, message_id) is None:
             raise HTTPException(404, NOT_FOUND)
         rows = list_recipients(conn, account.id, message_id)
-    return [
-        RecipientDetail(
-            id=r.id,
-            email=r.email,
-            name=r.name,
-            status=r.status,
-            status_detail=r.status_detail,
-            message_id_header=r.message_id_header,
-        )
-        for r in rows
-    ]
+    return [RecipientDetail.model_validate(asdict(r)) for r in rows]
 
 
 @router.get(
