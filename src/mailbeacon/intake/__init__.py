@@ -1,0 +1,1 @@
+"""Intake: the SMTP submission server and what it takes from each message."""
