@@ -118,10 +118,7 @@ def serve(**options: Any) -> None:
         demo = demo_account(store)
         click.echo(_demo_banner(base, demo.api_key))
     store.dispose()
-    for name, value in settings.model_dump(mode="json").items():
-        os.environ[f"MAILBEACON_{name.upper()}"] = (
-            json.dumps(value) if isinstance(value, list) else str(value)
-        )
+    os.environ.update(settings.to_environment())
     click.echo(f"mailbeacon serving on {base} (API docs at {base}/docs)")
     Server(
         "mailbeacon.app:create_app",

@@ -28,6 +28,7 @@ class TokenKind(enum.IntEnum):
     OPEN = 0
     CLICK = 1
     UNSUBSCRIBE = 2
+    RETURN_PATH = 3  # the VERP return path of a sent copy: bounces come back to it
 
 
 _KINDS = tuple(TokenKind)

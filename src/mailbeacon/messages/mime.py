@@ -26,15 +26,27 @@ def prepared_content(message: StoredMessage) -> PreparedContent:
     return _prepared(message.id, message.html, message.text, json.dumps(message.policy, sort_keys=True))
 
 
+def list_unsubscribe(url: str, mailto: str | None) -> str:
+    return f"<{url}>" + (f", <mailto:{mailto}>" if mailto else "")
+
+
 def _address(email: str, name: str | None) -> HeaderAddress:
     username, _, domain = email.rpartition("@")
     return HeaderAddress(display_name=name or "", username=username, domain=domain)
 
 
 def render_copy_mime(
-    message: StoredMessage, recipient: StoredRecipient, urls: TrackingUrls, links: Sequence[tuple[int, str]]
+    message: StoredMessage,
+    recipient: StoredRecipient,
+    urls: TrackingUrls,
+    links: Sequence[tuple[int, str]],
+    *,
+    unsubscribe_mailto: str | None = None,
 ) -> bytes:
-    """``links`` are the message's stored (position, url) pairs: the ones its click redirects resolve."""
+    """``links`` are the message's stored (position, url) pairs: the ones its click redirects resolve.
+
+    ``unsubscribe_mailto`` (an address) joins the https URL in List-Unsubscribe for mail that is sent.
+    """
     positions = {url: position for position, url in links}
     copy = Personaliser(prepared_content(message), urls, positions).render(recipient.id)
     mail = EmailMessage(policy=SMTP)
@@ -48,7 +60,7 @@ def render_copy_mime(
             mail[name] = value
     if message.track_unsubscribes:
         # RFC 8058 one-click unsubscribe: mailbox providers POST to this URL.
-        mail["List-Unsubscribe"] = f"<{copy.unsubscribe_url}>"
+        mail["List-Unsubscribe"] = list_unsubscribe(copy.unsubscribe_url, unsubscribe_mailto)
         mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if copy.text is not None and copy.html is not None:
         mail.set_content(copy.text)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mailbeacon.delivery.queue import CopyToSend, queue_copies
 from mailbeacon.events import RecipientStatus
 from mailbeacon.messages.content import PreparedContent, prepare_content
-from mailbeacon.messages.draft import MessageDraft, validate_draft
+from mailbeacon.messages.draft import Address, MessageDraft, validate_draft
 from mailbeacon.messages.threads import message_ids_in, new_message_id, thread_root
 from mailbeacon.messages.urls import host_of
 from mailbeacon.rewrite import TrackingPolicy
@@ -38,17 +39,27 @@ def tracking_base_url(account: Account, server_base_url: str) -> str:
     return (account.tracking_base_url or server_base_url).rstrip("/")
 
 
-def policy_for(account: Account, draft: MessageDraft, server_base_url: str) -> dict[str, Any]:
-    """The tracking policy as stored with the message: enough to rebuild every copy identically."""
+def policy_for(
+    account: Account,
+    server_base_url: str,
+    *,
+    track_opens: bool | None = None,
+    track_clicks: bool | None = None,
+    track_unsubscribes: bool | None = None,
+) -> dict[str, Any]:
+    """The tracking policy as stored with the message: enough to rebuild every copy identically.
+
+    A flag left as None takes the account's setting.
+    """
     base = tracking_base_url(account, server_base_url)
 
     def pick(requested: bool | None, default: bool) -> bool:
         return default if requested is None else requested
 
     return {
-        "track_opens": pick(draft.track_opens, account.track_opens),
-        "track_clicks": pick(draft.track_clicks, account.track_clicks),
-        "track_unsubscribes": pick(draft.track_unsubscribes, account.track_unsubscribes),
+        "track_opens": pick(track_opens, account.track_opens),
+        "track_clicks": pick(track_clicks, account.track_clicks),
+        "track_unsubscribes": pick(track_unsubscribes, account.track_unsubscribes),
         "tracking_base_url": base,
         "tracking_hosts": sorted({host_of(base), host_of(server_base_url)}),
         "excluded_domains": list(account.excluded_domains),
@@ -67,65 +78,140 @@ def rewrite_policy(policy: dict[str, Any]) -> TrackingPolicy:
     )
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """A message as every intake path hands it to the store, already validated."""
+
+    account: Account
+    sender: Address
+    recipients: tuple[Address, ...]
+    subject: str
+    html: str | None
+    text: str | None
+    headers: dict[str, str]
+    campaign: str | None
+    tags: tuple[str, ...]
+    metadata: dict[str, Any]
+    policy: dict[str, Any]
+    message_id_header: str | None  # the sender's own Message-ID, if any
+    in_reply_to: str | None
+    references: str | None
+    origin: str = "api"
+    source_mime: bytes | None = None
+    envelope_from: str | None = None
+    smtp_credential_id: int | None = None
+    # The sender's Message-ID names one copy only; with several recipients each API copy gets its own.
+    # Mail relayed by SMTP keeps the sender's Message-ID on every copy, as any relay does.
+    own_id_per_copy: bool = True
+
+
+@dataclass(frozen=True)
+class Sending:
+    """Queue the stored copies for delivery in the same transaction."""
+
+    max_age: timedelta
+
+
 def create_message(
-    store: Store, account: Account, draft: MessageDraft, server_base_url: str
+    store: Store,
+    account: Account,
+    draft: MessageDraft,
+    server_base_url: str,
+    *,
+    sending: Sending | None = None,
 ) -> CreatedMessage:
     validate_draft(draft)
-    policy = policy_for(account, draft, server_base_url)
-    content = prepare_content(draft.html, draft.text, rewrite_policy(policy))
-
-    given_id = message_ids_in(draft.header("Message-ID"))
-    message_id_header = given_id[0] if given_id else new_message_id(draft.sender.email)
-    in_reply_to = draft.header("In-Reply-To")
-    now = datetime.now(UTC)
-    # A sender's own Message-ID can name only one copy; with several recipients each copy gets its own.
-    copy_ids = (
-        [message_id_header] if len(draft.to) == 1 else [new_message_id(draft.sender.email) for _ in draft.to]
+    policy = policy_for(
+        account,
+        server_base_url,
+        track_opens=draft.track_opens,
+        track_clicks=draft.track_clicks,
+        track_unsubscribes=draft.track_unsubscribes,
     )
+    new = NewMessage(
+        account=account,
+        sender=draft.sender,
+        recipients=draft.to,
+        subject=draft.subject,
+        html=draft.html,
+        text=draft.text,
+        headers=draft.headers,
+        campaign=draft.campaign,
+        tags=draft.tags,
+        metadata=draft.metadata,
+        policy=policy,
+        message_id_header=draft.header("Message-ID"),
+        in_reply_to=draft.header("In-Reply-To"),
+        references=draft.header("References"),
+    )
+    return store_message(store, new, sending=sending)
+
+
+def store_message(store: Store, new: NewMessage, *, sending: Sending | None = None) -> CreatedMessage:
+    """Scan the bodies once and store the message, its copies, its links (and queue rows) in one go."""
+    content = prepare_content(new.html, new.text, rewrite_policy(new.policy))
+    given_id = message_ids_in(new.message_id_header)
+    message_id_header = given_id[0] if given_id else new_message_id(new.sender.email)
+    now = datetime.now(UTC)
+    if len(new.recipients) == 1 or not new.own_id_per_copy:
+        copy_ids = [message_id_header] * len(new.recipients)
+    else:
+        copy_ids = [new_message_id(new.sender.email) for _ in new.recipients]
+    fresh = RecipientStatus.QUEUED if sending else RecipientStatus.CREATED
     with store.write() as conn:
-        suppressed = suppressed_among(conn, account.id, [r.email for r in draft.to])
+        suppressed = suppressed_among(conn, new.account.id, [r.email for r in new.recipients])
         message_id = insert_message(
             conn,
             {
-                "account_id": account.id,
+                "account_id": new.account.id,
                 "created_at": now,
-                "from_email": draft.sender.email,
-                "from_name": draft.sender.name,
-                "subject": draft.subject,
-                "campaign": draft.campaign,
-                "tags": list(draft.tags),
-                "metadata": draft.metadata,
-                "headers": draft.headers,
-                "html": draft.html,
-                "text": draft.text,
-                "track_opens": policy["track_opens"],
-                "track_clicks": policy["track_clicks"],
-                "track_unsubscribes": policy["track_unsubscribes"],
-                "policy": policy,
+                "from_email": new.sender.email,
+                "from_name": new.sender.name,
+                "subject": new.subject,
+                "campaign": new.campaign,
+                "tags": list(new.tags),
+                "metadata": new.metadata,
+                "headers": new.headers,
+                "html": new.html,
+                "text": new.text,
+                "track_opens": new.policy["track_opens"],
+                "track_clicks": new.policy["track_clicks"],
+                "track_unsubscribes": new.policy["track_unsubscribes"],
+                "policy": new.policy,
                 "message_id_header": message_id_header,
-                "in_reply_to": in_reply_to,
-                "thread_id": thread_root(message_id_header, in_reply_to, draft.header("References")),
+                "in_reply_to": new.in_reply_to,
+                "thread_id": thread_root(message_id_header, new.in_reply_to, new.references),
+                "origin": new.origin,
+                "source_mime": new.source_mime,
+                "envelope_from": new.envelope_from,
+                "smtp_credential_id": new.smtp_credential_id,
             },
         )
-        new = [
+        rows = [
             NewRecipient(
                 r.email,
                 r.name,
-                RecipientStatus.DROPPED if r.email.lower() in suppressed else RecipientStatus.CREATED,
+                RecipientStatus.DROPPED if r.email.lower() in suppressed else fresh,
                 copy_id,
                 f"suppressed: {suppressed[r.email.lower()]}" if r.email.lower() in suppressed else None,
             )
-            for r, copy_id in zip(draft.to, copy_ids, strict=True)
+            for r, copy_id in zip(new.recipients, copy_ids, strict=True)
         ]
-        ids = insert_recipients(conn, account.id, message_id, new, now)
+        ids = insert_recipients(conn, new.account.id, message_id, rows, now)
         insert_links(
             conn,
-            account.id,
+            new.account.id,
             message_id,
             [(link.position, link.url, link.occurrences) for link in content.links],
         )
+        if sending is not None:
+            copies = [
+                CopyToSend(rid, r.email, suppressed.get(r.email.lower()))
+                for rid, r in zip(ids, new.recipients, strict=True)
+            ]
+            queue_copies(conn, new.account.id, message_id, copies, now, sending.max_age)
     recipients = tuple(
         CreatedRecipient(rid, r.email, r.name, r.email.lower() in suppressed)
-        for rid, r in zip(ids, draft.to, strict=True)
+        for rid, r in zip(ids, new.recipients, strict=True)
     )
-    return CreatedMessage(message_id, recipients, content, policy)
+    return CreatedMessage(message_id, recipients, content, new.policy)

@@ -21,6 +21,12 @@ EVENT_ORDER_LOCK = 0x6D62_6576  # "mbev"
 _CHUNK = 500
 
 
+def take_event_order_lock(conn: Connection) -> None:
+    """Before inserting events on PostgreSQL (see EVENT_ORDER_LOCK); held until the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_ORDER_LOCK})
+
+
 @dataclass(frozen=True, slots=True)
 class RecipientRef:
     account_id: int
@@ -97,7 +103,7 @@ def insert_events(conn: Connection, rows: Sequence[EventRow]) -> None:
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_ORDER_LOCK})
+        take_event_order_lock(conn)
         conn.exec_driver_sql(_INSERT_POSTGRES, list(rows))
         return
     conn.exec_driver_sql(_INSERT_SQLITE, [_for_sqlite(row) for row in rows])

@@ -42,6 +42,10 @@ class StoredMessage:
     message_id_header: str | None
     in_reply_to: str | None
     thread_id: str
+    origin: str = "api"
+    source_mime: bytes | None = None
+    envelope_from: str | None = None
+    smtp_credential_id: int | None = None
 
 
 @dataclass(frozen=True)

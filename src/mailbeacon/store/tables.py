@@ -97,6 +97,12 @@ messages = Table(
     Column("message_id_header", String(998), nullable=True),
     Column("in_reply_to", String(998), nullable=True),
     Column("thread_id", String(998), nullable=False),
+    # How the message came in: "api" or "smtp". SMTP messages keep their MIME as received (minus
+    # mailbeacon's own X-Mailbeacon-* headers), because every byte but the tracked bodies is relayed as is.
+    Column("origin", String(8), nullable=False, server_default="api"),
+    Column("source_mime", LargeBinary, nullable=True),
+    Column("envelope_from", String(320), nullable=True),
+    Column("smtp_credential_id", BigId, nullable=True),
     Index("ix_messages_account_created", "account_id", "created_at"),
     Index("ix_messages_account_campaign", "account_id", "campaign"),
     Index("ix_messages_account_thread", "account_id", "thread_id"),
@@ -171,4 +177,94 @@ suppressions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("source_event_id", BigId, nullable=True),
     UniqueConstraint("account_id", "email", name="uq_suppressions_account_email"),
+)
+
+
+# The delivery queue: one row per recipient copy still to be delivered; the row goes when the copy
+# reaches a final status. A worker leases rows (lease_owner, lease_until) so that no two workers, on
+# any host, attempt the same copy; a lease left by a dead worker expires and the copy is retried.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("recipient_id", BigId, ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True),
+    _account_fk(),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_deliveries_due", "next_attempt_at"),
+)
+
+# Every delivery attempt of a copy, successful or not, with what the other side said.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient_id", BigId, ForeignKey("recipients.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered, deferred, bounced, failed
+    Column("host", String(255), nullable=True),
+    Column("ip", String(45), nullable=True),
+    Column("port", Integer, nullable=True),
+    Column("tls", Boolean, nullable=False),
+    Column("code", Integer, nullable=True),
+    Column("enhanced_code", String(16), nullable=True),
+    Column("reply", Text, nullable=True),
+    Index("ix_delivery_attempts_recipient", "recipient_id", "id"),
+)
+
+# SMTP logins made for an account; the secret is stored as SHA-256 (it is 256-bit random).
+smtp_credentials = Table(
+    "smtp_credentials",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    # Tracking defaults of mail sent with this login; NULL means the account's setting.
+    Column("track_opens", Boolean, nullable=True),
+    Column("track_clicks", Boolean, nullable=True),
+    Column("track_unsubscribes", Boolean, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Networks whose clients may submit without AUTH, each bound to one account (Postfix's mynetworks).
+trusted_networks = Table(
+    "trusted_networks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("network", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Feedback mail: every bounce, complaint or reply received, with what was made of it. Mail that matches
+# no sent copy keeps its raw bytes here (the inbox of unmatched mail); matched mail keeps only the
+# explanation, unless the account asks for replies to be kept.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(8), nullable=False),  # smtp, api, cli
+    Column("kind", String(16), nullable=False),
+    Column("matched", Boolean, nullable=False),
+    Column("envelope_from", String(320), nullable=True),
+    Column("envelope_to", JSON, nullable=False),
+    Column("from_address", String(320), nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("explanation", JSON, nullable=False),
+    Column("raw", LargeBinary, nullable=True),
+    Index("ix_inbound_messages_account", "account_id", "id"),
 )

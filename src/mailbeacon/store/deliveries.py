@@ -1,0 +1,232 @@
+"""The delivery queue and the attempt log: named queries, one job each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+
+from mailbeacon.store.tables import deliveries, delivery_attempts, recipients
+
+
+@dataclass(frozen=True)
+class QueuedCopy:
+    recipient_id: int
+    account_id: int
+    message_id: int
+    domain: str
+    queued_at: datetime
+    expires_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    account_id: int
+    message_id: int
+    recipient_id: int
+    started_at: datetime
+    duration_ms: int
+    outcome: str
+    host: str | None = None
+    ip: str | None = None
+    port: int | None = None
+    tls: bool = False
+    code: int | None = None
+    enhanced_code: str | None = None
+    reply: str | None = None
+
+
+def enqueue(
+    conn: Connection,
+    copies: Sequence[tuple[int, int, int, str]],
+    now: datetime,
+    max_age: timedelta,
+) -> None:
+    """Queue copies given as (account id, message id, recipient id, destination domain), due now."""
+    if not copies:
+        return
+    conn.execute(
+        insert(deliveries),
+        [
+            {
+                "recipient_id": recipient_id,
+                "account_id": account_id,
+                "message_id": message_id,
+                "domain": domain.lower(),
+                "queued_at": now,
+                "expires_at": now + max_age,
+                "next_attempt_at": now,
+                "attempts": 0,
+            }
+            for account_id, message_id, recipient_id, domain in copies
+        ],
+    )
+
+
+def claim_due(conn: Connection, owner: str, now: datetime, lease: timedelta, limit: int) -> list[QueuedCopy]:
+    """Lease up to ``limit`` due copies to ``owner``. Call inside a write transaction.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED, so workers on other hosts claiming at the same
+    moment take other rows; SQLite's write lock (BEGIN IMMEDIATE) serialises claims on one machine.
+    """
+    due = (
+        select(deliveries)
+        .where(
+            deliveries.c.next_attempt_at <= now,
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.recipient_id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = conn.execute(due).all()
+    if not rows:
+        return []
+    ids = [row.recipient_id for row in rows]
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.recipient_id.in_(ids))
+        .values(lease_owner=owner, lease_until=now + lease)
+    )
+    return [
+        QueuedCopy(
+            row.recipient_id,
+            row.account_id,
+            row.message_id,
+            row.domain,
+            row.queued_at,
+            row.expires_at,
+            row.attempts,
+        )
+        for row in rows
+    ]
+
+
+def renew_leases(conn: Connection, owner: str, recipient_ids: Sequence[int], until: datetime) -> None:
+    if recipient_ids:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.recipient_id.in_(recipient_ids), deliveries.c.lease_owner == owner)
+            .values(lease_until=until)
+        )
+
+
+def release_leases(conn: Connection, owner: str) -> None:
+    """A worker stopping cleanly hands its unfinished copies straight back to the queue."""
+    conn.execute(
+        update(deliveries).where(deliveries.c.lease_owner == owner).values(lease_owner=None, lease_until=None)
+    )
+
+
+def holds_lease(conn: Connection, owner: str, recipient_id: int, now: datetime) -> bool:
+    row = conn.execute(
+        select(deliveries.c.recipient_id).where(
+            deliveries.c.recipient_id == recipient_id,
+            deliveries.c.lease_owner == owner,
+            deliveries.c.lease_until >= now,
+        )
+    ).first()
+    return row is not None
+
+
+def finish(conn: Connection, owner: str, recipient_id: int) -> bool:
+    """Take a copy off the queue (it reached a final status); False if the lease was lost."""
+    result = conn.execute(
+        delete(deliveries).where(deliveries.c.recipient_id == recipient_id, deliveries.c.lease_owner == owner)
+    )
+    return result.rowcount == 1
+
+
+def retry_later(conn: Connection, owner: str, recipient_id: int, at: datetime, error: str) -> bool:
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.recipient_id == recipient_id, deliveries.c.lease_owner == owner)
+        .values(
+            next_attempt_at=at,
+            attempts=deliveries.c.attempts + 1,
+            lease_owner=None,
+            lease_until=None,
+            last_error=error[:2000],
+        )
+    )
+    return result.rowcount == 1
+
+
+def next_due_at(conn: Connection) -> datetime | None:
+    """When the earliest queued copy falls due (leased ones included, for their lease's end)."""
+    row = conn.execute(
+        select(deliveries.c.next_attempt_at, deliveries.c.lease_until)
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    due: datetime = row.next_attempt_at
+    return max(due, row.lease_until) if row.lease_until is not None else due
+
+
+def queue_size(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(deliveries)).scalar_one())
+
+
+def record_attempt(conn: Connection, attempt: Attempt) -> None:
+    conn.execute(
+        insert(delivery_attempts).values(
+            account_id=attempt.account_id,
+            message_id=attempt.message_id,
+            recipient_id=attempt.recipient_id,
+            started_at=attempt.started_at,
+            duration_ms=attempt.duration_ms,
+            outcome=attempt.outcome,
+            host=attempt.host,
+            ip=attempt.ip,
+            port=attempt.port,
+            tls=attempt.tls,
+            code=attempt.code,
+            enhanced_code=attempt.enhanced_code,
+            reply=attempt.reply[:4000] if attempt.reply else None,
+        )
+    )
+
+
+def list_attempts(conn: Connection, account_id: int, recipient_id: int) -> list[Attempt]:
+    rows = conn.execute(
+        select(delivery_attempts)
+        .where(
+            and_(
+                delivery_attempts.c.account_id == account_id,
+                delivery_attempts.c.recipient_id == recipient_id,
+            )
+        )
+        .order_by(delivery_attempts.c.id)
+    )
+    return [
+        Attempt(
+            r.account_id,
+            r.message_id,
+            r.recipient_id,
+            r.started_at,
+            r.duration_ms,
+            r.outcome,
+            r.host,
+            r.ip,
+            r.port,
+            r.tls,
+            r.code,
+            r.enhanced_code,
+            r.reply,
+        )
+        for r in rows
+    ]
+
+
+def set_status(conn: Connection, recipient_id: int, status: str, detail: str | None, now: datetime) -> None:
+    conn.execute(
+        update(recipients)
+        .where(recipients.c.id == recipient_id)
+        .values(status=status, status_detail=detail[:2000] if detail else None, updated_at=now)
+    )
