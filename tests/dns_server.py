@@ -204,7 +204,11 @@ class DnsServer:
         else:
             raise RuntimeError(f"no free UDP+TCP port pair for the test DNS server: {last_error}")
         for server in self._servers:
-            server.start_thread()
+            # A short poll interval: shutdown() waits for the serving loop to notice, 0.5 s by default.
+            server.thread = threading.Thread(
+                target=server.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            )
+            server.thread.start()
         return self
 
     def stop(self) -> None:
