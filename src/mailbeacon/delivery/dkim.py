@@ -315,7 +315,9 @@ class _CryptographySigner(dkim.DKIM):  # type: ignore[misc]
     headers; it is the only method overridden.
     """
 
-    signing_key: rsa.RSAPrivateKey
+    def __init__(self, message: bytes, signing_key: rsa.RSAPrivateKey, linesep: bytes) -> None:
+        super().__init__(message, linesep=linesep)
+        self.signing_key = signing_key
 
     def gen_header(
         self,
@@ -358,15 +360,12 @@ def sign(message: bytes, key: DkimKey, *, headers: Sequence[bytes] = DEFAULT_SIG
 def _signature_header(
     message: bytes, key: DkimKey, headers: Sequence[bytes], *, use_cryptography: bool
 ) -> bytes:
-    first_line_end = message.find(b"\n")
-    linesep = (
-        b"\r\n" if first_line_end > 0 and message[first_line_end - 1 : first_line_end] == b"\r" else b"\n"
-    )
+    first_line = message.split(b"\n", 1)[0]
+    linesep = b"\r\n" if first_line.endswith(b"\r") else b"\n"
     signer: dkim.DKIM
     try:
         if use_cryptography:
-            signer = _CryptographySigner(message, linesep=linesep)
-            signer.signing_key = _cached_rsa_key(key.private_key_pem)
+            signer = _CryptographySigner(message, _cached_rsa_key(key.private_key_pem), linesep)
         else:
             signer = dkim.DKIM(message, linesep=linesep)
         wanted = {name.lower() for name in headers} | {b"from"}
