@@ -200,7 +200,8 @@ _REPLY_REASONS: Final[dict[int, BounceReason]] = {
 }
 
 # Codes precise enough to beat the diagnostic text (5.7.x and x.0.0 are not: servers use them for anything).
-_TRUSTED_STATUSES: Final = frozenset({"1.1", "1.2", "1.10", "2.1", "2.2", "4.4", "4.7", "2.3", "3.4"})
+# Not 1.10 (null MX, RFC 7505): Microsoft 365 sends 5.1.10 for "recipient not found".
+_TRUSTED_STATUSES: Final = frozenset({"1.1", "1.2", "2.1", "2.2", "4.4", "4.7", "2.3", "3.4"})
 _TOO_LARGE: Final = re.compile(
     r"message (?:size|length) exceeds|(?:message|mail) (?:is )?+too (?:large|big)"
     r"|maximum (?:inbound )?+message size",

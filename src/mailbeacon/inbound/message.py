@@ -3,8 +3,11 @@ with bounds, part bodies decoded whatever their charset."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.policy
+import quopri
 import re
 from collections.abc import Iterator
 from email.header import decode_header, make_header
@@ -16,7 +19,7 @@ MAX_PARTS: Final = 400
 MAX_PART_TEXT: Final = 512 * 1024
 MAX_HEADER_TEXT: Final = 8 * 1024
 
-_FOLD: Final = re.compile(r"\r?\n[ \t]*+")
+_FOLD: Final = re.compile(r"[ \t]*+\r?\n[ \t]*+")
 _MSG_ID: Final = re.compile(r"<([^<>]{1,998}+)>")
 _SPACE: Final = re.compile(r"\s++")
 
@@ -98,7 +101,8 @@ def part_text(part: Message, problems: list[str] | None = None) -> str:
     try:
         payload = part.get_payload()
         if isinstance(payload, list):
-            return "\n".join(_serialize(sub) for sub in payload if isinstance(sub, Message))[:MAX_PART_TEXT]
+            text = "\n".join(_serialize(sub) for sub in payload if isinstance(sub, Message))[:MAX_PART_TEXT]
+            return _decode_transfer(text, str(part.get("Content-Transfer-Encoding", "")).strip().lower())
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
             return str(payload)[:MAX_PART_TEXT]
@@ -114,6 +118,22 @@ def part_text(part: Message, problems: list[str] | None = None) -> str:
         if problems is not None:
             problems.append(f"undecodable {part.get_content_type()} part: {type(error).__name__}")
         return ""
+
+
+def _decode_transfer(text: str, encoding: str) -> str:
+    """The email package parses every message/* part as a message, even a base64-encoded
+    message/feedback-report; this undoes the transfer encoding of such a part."""
+    if encoding == "base64":
+        data = text.strip().encode("ascii", errors="ignore")
+        try:
+            return base64.b64decode(data + b"=" * (-len(data.replace(b"\n", b"")) % 4)).decode(
+                "utf-8", "replace"
+            )
+        except (binascii.Error, ValueError):
+            return text
+    if encoding == "quoted-printable":
+        return quopri.decodestring(text.encode("utf-8", errors="replace")).decode("utf-8", errors="replace")
+    return text
 
 
 def _serialize(sub: Message) -> str:

@@ -25,7 +25,7 @@ MAX_PROBLEMS: Final = 20
 
 _DAEMON_SENDER: Final = re.compile(
     r"^(?:mailer-?daemon|mail-?daemon|postmaster|mdaemon|ndr|bounces?|mail\.delivery\.system|imss"
-    r"|e500_smtp_mail_service|symantec_antivirus\S*+|mailadm|smtp32)@",
+    r"|e500_smtp_mail_service|symantec_antivirus[^@\s]*+|mailadm|smtp32)@",
     re.IGNORECASE,
 )
 _DAEMON_NAME: Final = re.compile(
@@ -40,6 +40,7 @@ _BOUNCE_SUBJECT: Final = re.compile(
     r"|unzustellbar|nicht zustellbar|olevererbart|non recapitabile|non remis|utilisateur non recens",
     re.IGNORECASE,
 )
+_DMARC_FAILURE_SUBJECT: Final = re.compile(r"\bDMARC\b[^\n]{0,40}?\b(?:failure|forensic)\b", re.IGNORECASE)
 _DELIVERED: Final = frozenset({"delivered", "relayed", "expanded"})
 
 
@@ -143,6 +144,9 @@ def _parse(raw: bytes) -> InboundReport:
             problems.append("looks like a bounce but names no failed recipient")
             return report(InboundKind.BOUNCE, "unparsed", (), find_original(msg, problems))
 
+    if subject and _DMARC_FAILURE_SUBJECT.search(subject):
+        # DMARC failure reports that are not ARF (plain text, or ARF mislabelled); a later stage reads them.
+        return report(InboundKind.UNKNOWN, "dmarc-failure", (), find_original(msg, problems))
     if auto_reason is not None:
         return report(InboundKind.AUTO_REPLY, "auto_reply", auto_reply_reason=auto_reason)
     if msg.get_content_type() == "multipart/report":
