@@ -84,7 +84,7 @@ def account(store: Store) -> KeyedAccount:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, public_base_url="http://track.test")
+    return Settings(database_url=database_url, public_base_url="http://track.test", roles=["web"])
 
 
 @pytest.fixture

@@ -64,6 +64,7 @@ class ServerProcess:
     process: subprocess.Popen[str]
     base_url: str
     log_path: Path
+    smtp_port: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -88,6 +89,7 @@ def running_server(
     database_url: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Iterator[ServerProcess]:
     port = free_port()
+    smtp_port = free_port()
     log_path = tmp_path / f"server-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -95,10 +97,10 @@ def running_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "MAILBEACON_SMTP_PORT": str(smtp_port), **(env or {})},
             start_new_session=True,
         )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path, smtp_port)
     try:
         wait_until_up(server)
         yield server

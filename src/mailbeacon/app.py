@@ -9,6 +9,7 @@ from mailbeacon.api.app import create_api
 from mailbeacon.api.limits import BodySizeLimit
 from mailbeacon.api.services import Services
 from mailbeacon.config import Settings
+from mailbeacon.mail_roles import MailRoles
 from mailbeacon.store import Store
 from mailbeacon.tracking.client_address import ClientAddress
 from mailbeacon.tracking.handler import TrackingHandler, is_tracking_request
@@ -36,6 +37,8 @@ class MailbeaconApp:
         self.tracking = TrackingHandler(self.keyring, self.recorder, ClientAddress(settings.trusted_proxies))
         self.services = Services(settings=settings, store=self.store, keyring=self.keyring)
         self.api = BodySizeLimit(create_api(self.services), settings.max_request_bytes)
+        self.mail = MailRoles(settings, self.store, self.keyring)
+        self.services.on_queued = self._wake_worker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_tracking_request(scope["path"], scope["query_string"]):
@@ -45,6 +48,10 @@ class MailbeaconApp:
         else:
             await self.api(scope, receive, send)
 
+    def _wake_worker(self) -> None:
+        if self.mail.worker is not None:
+            self.mail.worker.wake()
+
     def start(self) -> None:
         self.recorder.start()
         # Everything built so far lives as long as the process: keep it out of the garbage
@@ -53,6 +60,7 @@ class MailbeaconApp:
         gc.freeze()
 
     async def stop(self) -> None:
+        await self.mail.stop()
         await self.recorder.stop()
         self.store.dispose()
 
@@ -62,6 +70,7 @@ class MailbeaconApp:
             if message["type"] == "lifespan.startup":
                 try:
                     self.start()
+                    await self.mail.start()
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})

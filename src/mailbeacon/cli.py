@@ -24,13 +24,16 @@ _SETTING_OPTIONS = (
     "public_base_url",
     "workers",
     "trusted_proxies",
+    "roles",
+    "smtp_port",
 )
 
 
 def _settings(options: dict[str, Any]) -> Settings:
     given = {k: v for k, v in options.items() if k in _SETTING_OPTIONS and v not in (None, ())}
-    if "trusted_proxies" in given:
-        given["trusted_proxies"] = ",".join(given["trusted_proxies"])
+    for name in ("trusted_proxies", "roles"):
+        if name in given:
+            given[name] = ",".join(given[name])
     try:
         return Settings(**given)
     except ValueError as exc:
@@ -70,9 +73,20 @@ def main() -> None:
 @main.command()
 @store_options
 @click.option("--account", "account_name", default="default", show_default=True, help="Name of the account")
+@click.option(
+    "--self-signed-tls",
+    is_flag=True,
+    help="Also make a self-signed certificate for SMTP STARTTLS (for trying it out)",
+)
 def init(**options: Any) -> None:
     """Create the store, an account and an API key (shown once)."""
-    store = _store(_settings(options))
+    settings = _settings(options)
+    store = _store(settings)
+    if options["self_signed_tls"]:
+        from mailbeacon.intake.certificates import make_self_signed
+
+        cert, _key = make_self_signed(settings.smtp_hostname, settings.data_dir / "tls")
+        click.echo(f"self-signed SMTP certificate for {settings.smtp_hostname}: {cert}")
     try:
         created = add_account(store, options["account_name"])
     except ValueError as exc:
@@ -105,9 +119,17 @@ def migrate(**options: Any) -> None:
     multiple=True,
     help="CIDR whose X-Forwarded-For is believed",
 )
+@click.option("--smtp-port", type=int, help="SMTP port [default 2525]")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(["web", "smtp", "worker"]),
+    help="Run only this part (repeatable) [default: all of them]",
+)
 @click.option("--demo", is_flag=True, help="Make a demo account with a fresh API key and print how to try it")
 def serve(**options: Any) -> None:
-    """Run the all-in-one server: tracking endpoints and REST API."""
+    """Run the server: tracking endpoints and REST API, SMTP intake and delivery (or the --role given)."""
     from granian.constants import Interfaces, Loops
     from granian.server import Server
 
@@ -115,9 +137,24 @@ def serve(**options: Any) -> None:
     store = _store(settings)
     base = settings.resolved_public_base_url()
     if options["demo"]:
+        from mailbeacon.intake.certificates import make_self_signed
+
         demo = demo_account(store)
-        click.echo(_demo_banner(base, demo.api_key))
+        if settings.resolved_tls_files() is None:
+            make_self_signed(settings.smtp_hostname, settings.data_dir / "tls")
+        click.echo(_demo_banner(base, demo.api_key, settings))
     store.dispose()
+    if "web" not in settings.roles:
+        import asyncio
+
+        import uvloop
+
+        from mailbeacon.mail_roles import run_mail_roles
+
+        click.echo(f"mailbeacon running {', '.join(settings.roles)}")
+        uvloop.install()
+        asyncio.run(run_mail_roles(settings))
+        return
     os.environ.update(settings.to_environment())
     click.echo(f"mailbeacon serving on {base} (API docs at {base}/docs)")
     Server(
@@ -132,7 +169,7 @@ def serve(**options: Any) -> None:
     ).serve()
 
 
-def _demo_banner(base: str, key: str) -> str:
+def _demo_banner(base: str, key: str, settings: Settings) -> str:
     body = json.dumps(
         {
             "from": {"email": "news@example.com", "name": "Example News"},
@@ -152,6 +189,8 @@ def _demo_banner(base: str, key: str) -> str:
             f"      -d '{body}' {base}/v1/messages",
             f"    curl -s -H 'Authorization: Bearer {key}' {base}/v1/messages/1/recipients/1/mime",
             f"    curl -s -H 'Authorization: Bearer {key}' {base}/v1/messages/1/stats",
+            f"  SMTP:      {settings.resolved_smtp_host()}:{settings.smtp_port}, STARTTLS, AUTH PLAIN/LOGIN"
+            " with any user name and the API key as password",
         ]
     )
 

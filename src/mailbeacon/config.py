@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Role = Literal["web", "smtp", "worker"]
+ALL_ROLES: tuple[Role, ...] = ("web", "smtp", "worker")
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -40,7 +41,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     log_level: str = "info"
     # Which parts this process runs; `serve` runs all of them unless told otherwise.
-    roles: Annotated[list[Role], NoDecode] = Field(default_factory=lambda: ["web", "smtp", "worker"])
+    roles: Annotated[list[Role], NoDecode] = Field(default_factory=lambda: list(ALL_ROLES))
 
     # --- SMTP intake ---
     smtp_host: str = ""  # empty: the same address as `host`
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     smarthost_username: str = ""
     smarthost_password: SecretStr = SecretStr("")
     smarthost_tls: Literal["starttls", "tls", "opportunistic", "none"] = "starttls"
+    smarthost_tls_verify: bool = True  # check the smarthost's certificate and name
     direct_port: int = Field(default=25, ge=1, le=65535)  # the port of recipients' MX hosts
     dns_nameservers: Annotated[list[str], NoDecode] = Field(
         default_factory=list

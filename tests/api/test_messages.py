@@ -210,7 +210,10 @@ def test_a_huge_upload_is_refused_with_413(database_url: str, store: Store, acco
     from mailbeacon.config import Settings
 
     settings = Settings(
-        database_url=database_url, public_base_url="http://track.test", max_request_bytes=100_000
+        database_url=database_url,
+        public_base_url="http://track.test",
+        max_request_bytes=100_000,
+        roles=["web"],
     )
     with TestClient(MailbeaconApp(settings, store=Store.from_url(database_url))) as small:
         huge = message_body(html="<p>" + "x" * 200_000 + "</p>")

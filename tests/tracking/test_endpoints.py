@@ -170,7 +170,10 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
     database_url: str, store: Store, account: KeyedAccount
 ) -> None:
     settings = Settings(
-        database_url=database_url, public_base_url="http://track.test", trusted_proxies="10.0.0.0/8"
+        database_url=database_url,
+        public_base_url="http://track.test",
+        trusted_proxies="10.0.0.0/8",
+        roles=["web"],
     )
 
     def app() -> MailbeaconApp:

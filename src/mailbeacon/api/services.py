@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailbeacon.config import Settings
@@ -10,11 +11,16 @@ from mailbeacon.store import Store
 from mailbeacon.tracking.keyring import Keyring
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class Services:
     settings: Settings
     store: Store
     keyring: Keyring
+    on_queued: Callable[[], None] = _nothing  # wakes this process's delivery worker, if it runs one
 
     @property
     def base_url(self) -> str:

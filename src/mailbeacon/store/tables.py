@@ -123,6 +123,8 @@ recipients = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_recipients_message", "message_id"),
     Index("ix_recipients_account_email", "account_id", "email"),
+    # Feedback mail (bounces, complaints, replies) names the original by its Message-ID.
+    Index("ix_recipients_message_id_header", "message_id_header"),
 )
 
 links = Table(

@@ -1,0 +1,199 @@
+"""What an attempt's outcome does to a copy: its status, its event, the attempt log and the queue."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from mailbeacon.delivery.transport import Outcome
+from mailbeacon.events import EventType, RecipientStatus, SuppressionReason
+from mailbeacon.inbound.classify import classify
+from mailbeacon.inbound.report import BounceClass, BounceReason
+from mailbeacon.store.deliveries import (
+    Attempt,
+    QueuedCopy,
+    finish,
+    holds_lease,
+    record_attempt,
+    retry_later,
+    set_status,
+)
+from mailbeacon.store.events import insert_event
+from mailbeacon.store.hits import load_recipients
+from mailbeacon.store.suppressions import suppress
+
+log = logging.getLogger(__name__)
+
+# A hard bounce suppresses the address, unless the refusal was about the sender (blocked as spam, a
+# policy) rather than the address: the address is fine and the next message may well arrive.
+_NOT_ABOUT_THE_ADDRESS = frozenset({BounceReason.BLOCKED, BounceReason.POLICY})
+
+
+def record_outcome(
+    conn: Connection,
+    owner: str,
+    copy: QueuedCopy,
+    outcome: Outcome | None,
+    failure: str | None,
+    *,
+    final: bool,
+    started: datetime,
+    duration_ms: int,
+    retry_at: datetime,
+) -> None:
+    """``outcome`` is None when mailbeacon itself could not send the copy (``failure`` says why)."""
+    if not holds_lease(conn, owner, copy.recipient_id, started):
+        log.warning("copy %d: lease lost before its outcome was recorded", copy.recipient_id)
+        return
+    now = datetime.now(started.tzinfo)
+    if outcome is None:
+        _final(conn, owner, copy, RecipientStatus.FAILED, EventType.FAILED, failure, {"reason": failure}, now)
+        record_attempt(conn, _attempt(copy, started, duration_ms, "failed", None, failure))
+        return
+    evidence = _evidence(outcome)
+    if outcome.verdict == "accepted":
+        status, event = (
+            (RecipientStatus.DELIVERED, EventType.DELIVERED)
+            if final
+            else (RecipientStatus.SENT, EventType.SENT)
+        )
+        record_attempt(conn, _attempt(copy, started, duration_ms, status.value, outcome, None))
+        _final(conn, owner, copy, status, event, str(outcome.reply) if outcome.reply else None, evidence, now)
+        return
+    if outcome.verdict == "temporary":
+        record_attempt(conn, _attempt(copy, started, duration_ms, "deferred", outcome, None))
+        if retry_at <= copy.expires_at:
+            detail = outcome.describe()
+            set_status(conn, copy.recipient_id, RecipientStatus.DEFERRED.value, detail, now)
+            insert_event(
+                conn,
+                account_id=copy.account_id,
+                message_id=copy.message_id,
+                recipient_id=copy.recipient_id,
+                type=EventType.DEFERRED,
+                at=now,
+                data={**evidence, "attempt": copy.attempts + 1, "next_attempt_at": retry_at.isoformat()},
+            )
+            retry_later(conn, owner, copy.recipient_id, retry_at, detail)
+            return
+        # Out of time: the copy bounces, saying why it was never accepted.
+        diagnostic = f"delivery time expired after {copy.attempts + 1} attempts; last: {outcome.describe()}"
+        _bounce(
+            conn, owner, copy, 0, "4.4.7", diagnostic, BounceClass.SOFT, BounceReason.EXPIRED, evidence, now
+        )
+        return
+    record_attempt(conn, _attempt(copy, started, duration_ms, "bounced", outcome, None))
+    reply = outcome.reply
+    code = reply.code if reply else None
+    enhanced = reply.enhanced if reply else None
+    diagnostic = reply.text if reply else outcome.describe()
+    bounce_class, reason = classify(status=enhanced, remote_code=code, diagnostic=diagnostic, action="failed")
+    _bounce(
+        conn,
+        owner,
+        copy,
+        code,
+        enhanced,
+        outcome.describe(),
+        bounce_class or BounceClass.HARD,
+        reason or BounceReason.OTHER,
+        evidence,
+        now,
+    )
+
+
+def _bounce(
+    conn: Connection,
+    owner: str,
+    copy: QueuedCopy,
+    code: int | None,
+    enhanced: str | None,
+    diagnostic: str,
+    bounce_class: BounceClass,
+    reason: BounceReason,
+    evidence: dict[str, Any],
+    now: datetime,
+) -> None:
+    data = {
+        **evidence,
+        "code": code or evidence.get("code"),
+        "enhanced_code": enhanced,
+        "diagnostic": diagnostic,
+        "bounce_class": bounce_class.value,
+        "reason": reason.value,
+    }
+    detail = f"{bounce_class.value} bounce ({reason.value}): {diagnostic}"
+    event_id = _final(conn, owner, copy, RecipientStatus.BOUNCED, EventType.BOUNCED, detail, data, now)
+    if bounce_class is BounceClass.HARD and reason not in _NOT_ABOUT_THE_ADDRESS:
+        ref = load_recipients(conn, [copy.recipient_id]).get(copy.recipient_id)
+        if ref is not None:
+            suppress(conn, copy.account_id, ref.email, SuppressionReason.HARD_BOUNCE.value, now, event_id)
+
+
+def _final(
+    conn: Connection,
+    owner: str,
+    copy: QueuedCopy,
+    status: RecipientStatus,
+    event: EventType,
+    detail: str | None,
+    data: dict[str, Any],
+    now: datetime,
+) -> int:
+    set_status(conn, copy.recipient_id, status.value, detail, now)
+    finish(conn, owner, copy.recipient_id)
+    return insert_event(
+        conn,
+        account_id=copy.account_id,
+        message_id=copy.message_id,
+        recipient_id=copy.recipient_id,
+        type=event,
+        at=now,
+        data=data,
+    )
+
+
+def _evidence(outcome: Outcome) -> dict[str, Any]:
+    reply = outcome.reply
+    found: dict[str, Any] = {
+        "stage": outcome.stage,
+        "host": outcome.hop.name if outcome.hop else None,
+        "ip": outcome.hop.address if outcome.hop else None,
+        "tls": outcome.tls,
+        "code": reply.code if reply else None,
+        "enhanced_code": reply.enhanced if reply else None,
+        "reply": reply.text if reply else None,
+    }
+    if outcome.tried:
+        found["tried"] = outcome.tried
+    return found
+
+
+def _attempt(
+    copy: QueuedCopy,
+    started: datetime,
+    duration_ms: int,
+    result: str,
+    outcome: Outcome | None,
+    failure: str | None,
+) -> Attempt:
+    reply = outcome.reply if outcome else None
+    hop = outcome.hop if outcome else None
+    return Attempt(
+        account_id=copy.account_id,
+        message_id=copy.message_id,
+        recipient_id=copy.recipient_id,
+        started_at=started,
+        duration_ms=duration_ms,
+        outcome=result,
+        host=hop.name if hop else None,
+        ip=hop.address if hop else None,
+        port=hop.port if hop else None,
+        tls=outcome.tls if outcome else False,
+        code=reply.code if reply else None,
+        enhanced_code=reply.enhanced if reply else None,
+        reply=(outcome.describe() if outcome else failure),
+    )

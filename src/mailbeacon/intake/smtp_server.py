@@ -1,0 +1,269 @@
+"""The SMTP server: submission for accounts (AUTH or a trusted network) and feedback mail for the
+bounce domain. Never an open relay: mail for anyone else from anyone unauthenticated is refused.
+
+``250`` after DATA means the message is committed to the store: from then on it is mailbeacon's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from mailbeacon.config import Settings
+from mailbeacon.inbound.recording import receive
+from mailbeacon.intake.options import OptionError
+from mailbeacon.intake.submission import Envelope as SubmissionEnvelope
+from mailbeacon.intake.submission import accept_submission
+from mailbeacon.rewrite.mime import MimeError
+from mailbeacon.store import Store
+from mailbeacon.store.accounts import get_account
+from mailbeacon.store.smtp_access import (
+    SmtpLogin,
+    TrustedNetwork,
+    authenticate,
+    list_trusted_networks,
+    trusted_account,
+)
+from mailbeacon.tokens import TokenSigner
+
+log = logging.getLogger(__name__)
+
+TRUSTED_NETWORKS_REFRESH_S = 10.0
+
+
+@dataclass
+class IntakeStats:
+    accepted: int = 0
+    inbound: int = 0
+    refused: int = 0
+
+
+class IntakeHandler:
+    """aiosmtpd's hooks: who may send to whom, and what DATA becomes."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        signer: Callable[[], TokenSigner],
+        on_queued: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.signer = signer
+        self.on_queued = on_queued
+        self.bounce_domain = settings.resolved_bounce_domain()
+        self.stats = IntakeStats()
+        self._networks: list[TrustedNetwork] = []
+        self._networks_read = 0.0
+
+    # --- who ---------------------------------------------------------------------------------
+
+    def authenticator(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        try:
+            username = auth_data.login.decode("utf-8")
+            password = auth_data.password.decode("utf-8")
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False)
+        with self.store.read() as conn:
+            login = authenticate(conn, username, password)
+        if login is None:
+            log.info("SMTP AUTH failed for user %r from %s", username[:80], _ip(session))
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=login)
+
+    def _trusted_account(self, session: Session) -> int | None:
+        now = time.monotonic()
+        if now - self._networks_read > TRUSTED_NETWORKS_REFRESH_S:
+            with self.store.read() as conn:
+                self._networks = list_trusted_networks(conn)
+            self._networks_read = now
+        return trusted_account(self._networks, _ip(session))
+
+    def _login(self, session: Session) -> SmtpLogin | None:
+        if session.authenticated and isinstance(session.auth_data, SmtpLogin):
+            return session.auth_data
+        account_id = self._trusted_account(session)
+        if account_id is None:
+            return None
+        with self.store.read() as conn:
+            account = get_account(conn, account_id)
+        return None if account is None else SmtpLogin(account, None)
+
+    def _is_ours(self, address: str) -> bool:
+        return address.rpartition("@")[2].lower() == self.bounce_domain
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        login = self._login(session)
+        inbound = [r for r in envelope.rcpt_tos if self._is_ours(r)]
+        if login is None and not self._is_ours(address):
+            self.stats.refused += 1
+            return "554 5.7.1 Relay access denied: authenticate (AUTH) or submit from a trusted network"
+        if login is not None and inbound and not self._is_ours(address):
+            return "452 4.5.3 Feedback mail and submissions go in separate transactions"
+        if len(envelope.rcpt_tos) >= self.settings.smtp_max_recipients:
+            return f"452 4.5.3 Too many recipients (at most {self.settings.smtp_max_recipients} per message)"
+        if "@" not in address or len(address) > 320:
+            return "553 5.1.3 Recipient address is not valid"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if not isinstance(raw, bytes):
+            raw = str(raw).encode("utf-8", "surrogateescape")
+        if envelope.rcpt_tos and all(self._is_ours(r) for r in envelope.rcpt_tos):
+            return self._inbound(envelope, raw)
+        login = self._login(session)
+        if login is None:  # cannot happen after handle_RCPT, but never relay on an assumption
+            return "554 5.7.1 Relay access denied"
+        submitted = SubmissionEnvelope(
+            mail_from=str(envelope.mail_from or ""),
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            client_ip=_ip(session),
+            helo=str(session.host_name or ""),
+            protocol=_protocol(session),
+        )
+        try:
+            created = accept_submission(
+                self.store,
+                login.account,
+                login.credential,
+                submitted,
+                raw,
+                hostname=self.settings.smtp_hostname,
+                server_base_url=self.settings.resolved_public_base_url(),
+                max_age=timedelta(seconds=self.settings.delivery_max_age_s),
+            )
+        except MimeError as exc:
+            self.stats.refused += 1
+            return f"554 5.6.0 Message refused: {_one_line(exc.reason)}"
+        except OptionError as exc:
+            self.stats.refused += 1
+            return f"554 5.6.0 Message refused: {_one_line(str(exc))}"
+        except Exception:
+            log.exception("could not store a submitted message")
+            return "451 4.3.0 Could not store the message; try again later"
+        self.stats.accepted += 1
+        self.on_queued()
+        return f"250 2.0.0 OK: queued as {created.id}"
+
+    def _inbound(self, envelope: Envelope, raw: bytes) -> str:
+        try:
+            received = receive(
+                self.store,
+                raw,
+                source="smtp",
+                envelope_from=str(envelope.mail_from or ""),
+                envelope_to=list(envelope.rcpt_tos),
+                signer=self.signer(),
+                our_domains=[self.bounce_domain],
+            )
+        except Exception:
+            log.exception("could not store feedback mail")
+            return "451 4.3.0 Could not store the message; try again later"
+        self.stats.inbound += 1
+        return f"250 2.0.0 OK: received as inbound {received.inbound_id}"
+
+
+class LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP with a cap on concurrent connections (answered 421, as Postfix does)."""
+
+    def __init__(self, handler: IntakeHandler, counter: list[int], limit: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._counter = counter
+        self._limit = limit
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._counter[0] >= self._limit and not self._counted:
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(b"421 4.7.0 Too many connections; try again later\r\n")
+            transport.close()
+            return
+        if not self._counted:
+            self._counter[0] += 1
+            self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted:
+            self._counter[0] -= 1
+            self._counted = False
+        super().connection_lost(error)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    files = settings.resolved_tls_files()
+    if files is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(files[0]), str(files[1]))
+    return context
+
+
+async def start_smtp_server(handler: IntakeHandler, settings: Settings) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    context = tls_context(settings)
+    counter = [0]
+
+    def factory() -> SMTP:
+        return LimitedSMTP(
+            handler,
+            counter,
+            settings.smtp_max_connections,
+            data_size_limit=settings.smtp_max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.smtp_hostname,
+            ident="mailbeacon ESMTP",
+            tls_context=context,
+            require_starttls=False,
+            timeout=settings.smtp_timeout_s,
+            auth_required=False,
+            auth_require_tls=True,
+            authenticator=handler.authenticator,
+            loop=loop,
+        )
+
+    # Several processes may listen on one port (SO_REUSEPORT): the kernel spreads connections.
+    return await loop.create_server(
+        factory, host=settings.resolved_smtp_host(), port=settings.smtp_port, reuse_port=True
+    )
+
+
+def _ip(session: Session) -> str:
+    peer = session.peer
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer or "")
+
+
+def _protocol(session: Session) -> str:
+    name = "ESMTP" if session.extended_smtp else "SMTP"
+    if session.ssl:
+        name += "S"
+    if session.authenticated:
+        name += "A"
+    return name
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:400]
