@@ -226,7 +226,7 @@ def find_reply_code(text: str | None, *, anywhere: bool = True) -> int | None:
     if not text:
         return None
     match = _LEADING_REPLY_CODE.match(text)
-    if match is None and anywhere:
+    if anywhere and (match is None or match.group(1)[0] == "2"):
         match = _REPLY_CODE.search(text[:20000])
     return int(match.group(1)) if match else None
 

@@ -73,6 +73,8 @@ def _is_bounce_like(msg: Message, from_address: str | None, subject: str | None)
 def _parse(raw: bytes) -> InboundReport:
     msg = load(raw)
     problems = defects(msg)
+    if not msg.keys():
+        problems.append("no header fields: not a mail message")
     subject = header_text(msg, "Subject")
     from_addresses = addresses(header_texts(msg, "From"))
     from_address = from_addresses[0] if from_addresses else None

@@ -11,7 +11,7 @@ from mailbeacon.inbound.message import header_text
 
 # (header, pattern its value must match); the first hit is the reason.
 _AUTO_HEADERS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
-    ("Auto-Submitted", re.compile(r"(?!no\b)\S", re.IGNORECASE)),
+    ("Auto-Submitted", re.compile(r"^\s*+(?!no\b)\S", re.IGNORECASE)),
     ("X-Autoreply", re.compile(r"\S")),
     ("X-Autorespond", re.compile(r"\S")),
     ("X-Autoresponder", re.compile(r"\S")),
@@ -47,7 +47,8 @@ _AUTO_SUBJECT: Final = re.compile(
 # Latvian and others put the marker after the sender's name: "Birojs automātiska atbilde: ..."
 _AUTO_SUBJECT_ANYWHERE: Final = re.compile(
     r"automatic reply|autoreply|out of (?:the )?+office|autom[āa]tisk[āa] atbilde|atvaļinājums"
-    r"|abwesenheitsnotiz",
+    r"|abwesenheitsnotiz"
+    r"|\b(?:i am|i'm|currently) (?:out of (?:the )?+office|away|on (?:vacation|holiday|leave))",
     re.IGNORECASE,
 )
 _BULK: Final = re.compile(r"^\s*+(?:bulk|junk|list)\b", re.IGNORECASE)
