@@ -18,10 +18,12 @@ DSN action ``delayed``              soft   still being retried
 status 4.x.x / reply code 4xx       soft   transient by definition
 reason ``mailbox_full`` (5.2.2)     soft   the mailbox exists; it may be emptied
 reason ``expired`` (4.4.7, 5.4.7)   soft   delivery timed out; the address may be fine
+action ``failed`` with a 4.x.x      soft   the server gave up retrying: reason ``expired``
 reason ``blocked`` / ``policy``     soft   the block is about our message, IP or domain, not the
                                            address (spam filters, blocklists, DMARC, relaying)
 status 5.2.3 / 5.3.4 (too large)    soft   the message, not the address, was refused
 any other 5.x.x / 5xx               hard   user unknown, domain unknown, disabled mailbox, other
+                                           (5.1.1, 5.1.2, 5.2.1, 5.4.4, 5.0.0 with no better clue)
 no code: detector said permanent    hard   (non-DSN bounces) unless the reason is soft above
 no code: detector said temporary    soft
 ==================================  =====  ===================================================
@@ -106,6 +108,7 @@ _TEXT_REASONS: Final[tuple[tuple[re.Pattern[str], BounceReason], ...]] = (
             r"address rejected",
             r"(?:was|is) not (?:found|recogni[sz]ed) (?:by|in)",
             r"not our customer",
+            r"(?:does not|doesn't) have an? (?:\S{1,60}+ )?+account",
             r"no longer (?:with|available|active|valid)",
             r"user (?:name )?+(?:is )?+not (?:listed|found|known)",
             r"addressee unknown",

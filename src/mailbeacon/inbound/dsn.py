@@ -29,7 +29,7 @@ def _strip_type(value: str) -> str:
     return value.strip()
 
 
-def _recipient(fields: dict[str, str], status_fallback: str | None) -> AffectedRecipient | None:
+def _recipient(fields: dict[str, str]) -> AffectedRecipient | None:
     final = normalize_address(fields.get("final-recipient")) or normalize_address(
         fields.get("x-actual-recipient")
     )
@@ -45,7 +45,7 @@ def _recipient(fields: dict[str, str], status_fallback: str | None) -> AffectedR
         and diagnostic_status[0] == (status or "x")[0]
     ):
         status = diagnostic_status
-    status = status or diagnostic_status or status_fallback
+    status = status or diagnostic_status
     action_text = (fields.get("action") or "").strip().lower().split(" ")[0]
     action_text = _ACTION_ALIASES.get(action_text, action_text)
     action = action_text if action_text in _ACTIONS else _ACTION_BY_CLASS.get((status or " ")[0])
@@ -88,17 +88,14 @@ def _group(blocks: list[list[tuple[str, str]]]) -> list[dict[str, str]]:
     return groups
 
 
-def parse_dsn(msg: Message, problems: list[str]) -> tuple[tuple[AffectedRecipient, ...], str | None]:
-    """The recipients of every delivery-status part, and the Reporting-MTA."""
+def parse_dsn(msg: Message, problems: list[str]) -> tuple[AffectedRecipient, ...]:
+    """The recipients of every delivery-status part."""
     recipients: list[AffectedRecipient] = []
-    reporting_mta: str | None = None
     for part in walk(msg):
         if part.get_content_type() not in DSN_TYPES:
             continue
         for group in _group(field_blocks(part_text(part, problems))):
-            if reporting_mta is None and group.get("reporting-mta"):
-                reporting_mta = _strip_type(group["reporting-mta"])
-            recipient = _recipient(group, None)
+            recipient = _recipient(group)
             if recipient is not None and recipient not in recipients:
                 recipients.append(recipient)
-    return tuple(recipients), reporting_mta
+    return tuple(recipients)

@@ -147,6 +147,8 @@ def _recipient(address: str, permanent: bool, text: str, only_one: bool) -> Affe
     if status and remote_code and status[0] != str(remote_code)[0]:
         remote_code = None
     diagnostic = _SPACES.sub(" ", context).strip()[:_MAX_DIAGNOSTIC] or None
+    if diagnostic and not diagnostic.replace(address, "").strip(" <>:,.-\"'"):
+        diagnostic = None  # the notice names the address and says nothing more
     if status is None:
         status = infer_status(diagnostic, permanent=permanent)
     action = "failed" if permanent else "delayed"

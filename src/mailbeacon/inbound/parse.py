@@ -127,7 +127,7 @@ def _parse(raw: bytes) -> InboundReport:
         return report(InboundKind.UNKNOWN, f"arf:{feedback_type}", (), original, feedback=feedback)
 
     if has_dsn(msg):
-        recipients, _reporting_mta = parse_dsn(msg, problems)
+        recipients = parse_dsn(msg, problems)
         if recipients:
             original = find_original(msg, problems)
             return report(_bounce_kind(recipients), "dsn", recipients, original)
