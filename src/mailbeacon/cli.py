@@ -285,5 +285,12 @@ def api_key_create(**options: Any) -> None:
     click.echo(f"API key for account {account.name!r} (shown only now): {key}")
 
 
+# The mail path's command groups register themselves on `main`.
+from mailbeacon import cli_mail  # noqa: E402, F401
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m mailbeacon.cli`, this file is __main__ while cli_mail registered its commands
+    # on the importable mailbeacon.cli: start that one.
+    from mailbeacon.cli import main as importable_main
+
+    sys.exit(importable_main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +40,11 @@ class MessageIn(Strict):
     track_opens: bool | None = Field(default=None, description="Default: the account's setting.")
     track_clicks: bool | None = Field(default=None, description="Default: the account's setting.")
     track_unsubscribes: bool | None = Field(default=None, description="Default: the account's setting.")
+    send: bool = Field(
+        default=False,
+        description="Queue the copies for delivery by mailbeacon (as SMTP submission does). Without it, "
+        "the copies are only prepared: fetch each one's MIME and send it yourself.",
+    )
 
 
 class RecipientOut(BaseModel):
@@ -47,6 +52,7 @@ class RecipientOut(BaseModel):
     email: str
     name: str | None
     suppressed: bool = Field(description="The address is on the account's suppression list.")
+    status: str = Field(description="created (not sent by mailbeacon), queued, or dropped (suppressed).")
 
 
 class LinkOut(BaseModel):
@@ -248,3 +254,54 @@ class AccountSettingsPatch(Strict):
             if not _DOMAIN.fullmatch(domain.strip().lower()):
                 raise ValueError(f"{domain!r} is not a domain name")
         return value
+
+
+class AttemptOut(BaseModel):
+    started_at: datetime
+    duration_ms: int
+    outcome: str = Field(description="delivered, sent, deferred, bounced or failed")
+    host: str | None
+    ip: str | None
+    port: int | None
+    tls: bool
+    code: int | None
+    enhanced_code: str | None
+    reply: str | None
+
+
+class SuppressionIn(Strict):
+    email: str = Field(max_length=320)
+    reason: Literal["manual", "unsubscribed", "hard_bounce", "complaint"] = "manual"
+
+
+class SuppressionOut(BaseModel):
+    id: int
+    email: str
+    reason: str
+    created_at: datetime
+    source_event_id: int | None
+
+
+class SuppressionPage(BaseModel):
+    data: list[SuppressionOut]
+    next_cursor: str | None
+
+
+class InboundOut(BaseModel):
+    id: int
+    received_at: datetime
+    source: str
+    kind: str = Field(description="bounce, delay, complaint, reply, auto_reply or unknown")
+    matched: bool = Field(description="Tied to a sent copy; unmatched mail keeps its raw bytes.")
+    envelope_from: str | None
+    envelope_to: list[str]
+    from_address: str | None
+    subject: str | None
+    size: int
+    explanation: dict[str, Any]
+    has_raw: bool
+
+
+class InboundPage(BaseModel):
+    data: list[InboundOut]
+    next_cursor: str | None

@@ -68,18 +68,25 @@ def receive(
     envelope_to: Sequence[str],
     signer: TokenSigner,
     our_domains: Sequence[str],
+    account_id: int | None = None,
 ) -> Received:
-    """Parse, match and record in one transaction: events, statuses, suppressions, the inbound log."""
+    """Parse, match and record in one transaction: events, statuses, suppressions, the inbound log.
+
+    With ``account_id`` (mail handed in through one account's API key) only that account's copies
+    can be matched: nobody can bounce or complain about another account's mail.
+    """
     report = parse_inbound(raw)
     now = datetime.now(UTC)
     with store.write() as conn:
         match = match_report(conn, report, envelope_to, signer, our_domains)
+        if account_id is not None and match.copy is not None and match.copy.account_id != account_id:
+            match = Match(None)
         event_type = _record(conn, report, match, now) if match.copy is not None else None
         keep_raw = match.copy is None
         inbound_id = conn.execute(
             insert(inbound_messages)
             .values(
-                account_id=match.copy.account_id if match.copy else None,
+                account_id=match.copy.account_id if match.copy else account_id,
                 received_at=now,
                 source=source,
                 kind=report.kind.value,

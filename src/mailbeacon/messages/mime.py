@@ -13,7 +13,12 @@ from functools import lru_cache
 from mailbeacon.messages.content import Personaliser, PreparedContent, prepare_content
 from mailbeacon.messages.service import rewrite_policy
 from mailbeacon.messages.urls import TrackingUrls
+from mailbeacon.rewrite.mime import MimeSource
 from mailbeacon.store.messages import StoredMessage, StoredRecipient
+
+# Headers of a submitted message that never reach the recipient: mailbeacon's own options, and
+# Bcc (the envelope carries blind copies; the header would reveal them).
+STRIPPED_HEADERS = ("X-Mailbeacon-*", "Bcc")
 
 
 @lru_cache(maxsize=32)
@@ -24,6 +29,43 @@ def _prepared(message_id: int, html: str | None, text: str | None, policy_json: 
 
 def prepared_content(message: StoredMessage) -> PreparedContent:
     return _prepared(message.id, message.html, message.text, json.dumps(message.policy, sort_keys=True))
+
+
+@lru_cache(maxsize=64)
+def _source(message_id: int, source_mime: bytes) -> MimeSource:
+    return MimeSource.parse(source_mime)
+
+
+def render_copy(
+    message: StoredMessage,
+    recipient: StoredRecipient,
+    urls: TrackingUrls,
+    links: Sequence[tuple[int, str]],
+    *,
+    unsubscribe_mailto: str | None = None,
+) -> bytes:
+    """A copy as the recipient gets it: built from the stored bodies (API), or spliced into the MIME
+    as received (SMTP), where every byte but the tracked bodies and a few headers stays as it was."""
+    if message.source_mime is None:
+        return render_copy_mime(message, recipient, urls, links, unsubscribe_mailto=unsubscribe_mailto)
+    source = _source(message.id, message.source_mime)
+    positions = {url: position for position, url in links}
+    copy = Personaliser(prepared_content(message), urls, positions).render(recipient.id)
+    remove: list[str] = list(STRIPPED_HEADERS)
+    add: list[tuple[str, str]] = []
+    if message.track_unsubscribes:
+        # Ours replaces any the sender set: the unsubscribe must reach mailbeacon to be honoured.
+        remove += ["List-Unsubscribe", "List-Unsubscribe-Post"]
+        add += [
+            ("List-Unsubscribe", list_unsubscribe(copy.unsubscribe_url, unsubscribe_mailto)),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ]
+    return source.render(
+        copy.html if source.html is not None else None,
+        copy.text if source.text is not None else None,
+        remove_headers=remove,
+        add_headers=add,
+    )
 
 
 def list_unsubscribe(url: str, mailto: str | None) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Insert, select
+from sqlalchemy import Connection, Insert, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailbeacon.store.tables import suppressions
@@ -50,3 +51,37 @@ def suppress(
             source_event_id=source_event_id,
         )
     )
+
+
+@dataclass(frozen=True)
+class Suppression:
+    id: int
+    email: str
+    reason: str
+    created_at: datetime
+    source_event_id: int | None
+
+
+def list_suppressions(
+    conn: Connection, account_id: int, *, after_id: int = 0, limit: int = 100, email: str | None = None
+) -> list[Suppression]:
+    query = (
+        select(suppressions)
+        .where(suppressions.c.account_id == account_id, suppressions.c.id > after_id)
+        .order_by(suppressions.c.id)
+        .limit(limit)
+    )
+    if email is not None:
+        query = query.where(suppressions.c.email == email.lower())
+    return [
+        Suppression(r.id, r.email, r.reason, r.created_at, r.source_event_id) for r in conn.execute(query)
+    ]
+
+
+def unsuppress(conn: Connection, account_id: int, email: str) -> bool:
+    result = conn.execute(
+        delete(suppressions).where(
+            suppressions.c.account_id == account_id, suppressions.c.email == email.lower()
+        )
+    )
+    return result.rowcount == 1

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
 from mailbeacon.api.auth import AccountDep, ServicesDep
+from mailbeacon.api.cursors import decode_cursor, encode_cursor
 from mailbeacon.api.schemas import MAX_ID, EventOut, EventPage
 from mailbeacon.events import EventType
 from mailbeacon.store.events import EventFilter, list_events
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
-
-
-def encode_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"e{event_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        value = int(raw[1:])
-        if raw[:1] != "e" or not 0 <= value <= MAX_ID:
-            raise ValueError(cursor)
-        return value
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(422, "cursor: not a cursor returned by this API") from None
 
 
 def _aware(name: str, value: datetime | None) -> datetime | None:
@@ -57,7 +41,7 @@ def get_events(
         recipient_id=recipient_id,
         since=_aware("since", since),
         until=_aware("until", until),
-        after_id=decode_cursor(cursor) if cursor else 0,
+        after_id=decode_cursor("e", cursor) if cursor else 0,
     )
     with services.store.read() as conn:
         rows = list_events(conn, where, limit + 1)
@@ -65,5 +49,5 @@ def get_events(
     rows = rows[:limit]
     return EventPage(
         events=[EventOut.model_validate(row) for row in rows],
-        next_cursor=encode_cursor(rows[-1]["id"]) if more else None,
+        next_cursor=encode_cursor("e", rows[-1]["id"]) if more else None,
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Response
 
 from mailbeacon.api.auth import AccountDep, ServicesDep
 from mailbeacon.api.schemas import (
     AddressIn,
+    AttemptOut,
     CountsOut,
     HumanAndAllOut,
     LinkOut,
@@ -27,8 +29,9 @@ from mailbeacon.api.schemas import (
 )
 from mailbeacon.events import RecipientStatus
 from mailbeacon.messages.draft import Address, MessageDraft
-from mailbeacon.messages.mime import render_copy_mime
-from mailbeacon.messages.service import create_message
+from mailbeacon.messages.mime import render_copy
+from mailbeacon.messages.service import Sending, create_message
+from mailbeacon.store.deliveries import list_attempts
 from mailbeacon.store.events import HumanAndAll, message_stats
 from mailbeacon.store.messages import get_message, get_recipient, list_links, list_recipients
 
@@ -54,12 +57,22 @@ def post_message(body: MessageIn, account: AccountDep, services: ServicesDep) ->
         track_clicks=body.track_clicks,
         track_unsubscribes=body.track_unsubscribes,
     )
-    created = create_message(services.store, account, draft, services.base_url)
+    sending = Sending(timedelta(seconds=services.settings.delivery_max_age_s)) if body.send else None
+    created = create_message(services.store, account, draft, services.base_url, sending=sending)
+    if sending is not None:
+        services.on_queued()
     content = created.content
+    fresh = RecipientStatus.QUEUED if sending else RecipientStatus.CREATED
     return MessageCreated(
         id=created.id,
         recipients=[
-            RecipientOut(id=r.id, email=r.email, name=r.name, suppressed=r.suppressed)
+            RecipientOut(
+                id=r.id,
+                email=r.email,
+                name=r.name,
+                suppressed=r.suppressed,
+                status=RecipientStatus.DROPPED if r.suppressed else fresh,
+            )
             for r in created.recipients
         ],
         tracking=TrackingReport(
@@ -133,12 +146,42 @@ def get_copy_mime(
     if recipient.status == RecipientStatus.DROPPED:
         raise HTTPException(409, f"not to be sent: {recipient.status_detail or 'dropped'}")
     stored_links = [(position, url) for position, url, _occurrences in link_rows]
-    mime = render_copy_mime(message, recipient, services.tracking_urls(message.policy), stored_links)
+    mime = render_copy(message, recipient, services.tracking_urls(message.policy), stored_links)
     return Response(
         mime,
         media_type="message/rfc822",
         headers={"Content-Disposition": f'attachment; filename="message-{message_id}-{recipient_id}.eml"'},
     )
+
+
+@router.get(
+    "/{message_id}/recipients/{recipient_id}/attempts",
+    response_model=list[AttemptOut],
+    summary="Every delivery attempt of one copy",
+)
+def get_attempts(
+    message_id: ResourceId, recipient_id: ResourceId, account: AccountDep, services: ServicesDep
+) -> list[AttemptOut]:
+    """When each attempt was made, which host and address it reached, over TLS or not, and the reply."""
+    with services.store.read() as conn:
+        if get_recipient(conn, account.id, message_id, recipient_id) is None:
+            raise HTTPException(404, "no such recipient of this message in this account")
+        attempts = list_attempts(conn, account.id, recipient_id)
+    return [
+        AttemptOut(
+            started_at=a.started_at,
+            duration_ms=a.duration_ms,
+            outcome=a.outcome,
+            host=a.host,
+            ip=a.ip,
+            port=a.port,
+            tls=a.tls,
+            code=a.code,
+            enhanced_code=a.enhanced_code,
+            reply=a.reply,
+        )
+        for a in attempts
+    ]
 
 
 def _counts(value: HumanAndAll) -> HumanAndAllOut:
