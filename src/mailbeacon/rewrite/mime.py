@@ -17,6 +17,7 @@ from typing import Literal
 
 from mailbeacon.rewrite.mime_encode import (
     BodyDecodeError,
+    codec_for,
     decode_body,
     decode_header_value,
     encode_body,
@@ -189,7 +190,10 @@ class MimeSource:
             header_edits: list[tuple[HeaderField | None, bytes]] = []
             if encoded.transfer_encoding != part.transfer_encoding:
                 header_edits.append(self._cte_edit(entity, encoded.transfer_encoding))
-            if encoded.charset != part.charset:
+            declared = entity.message.get_content_charset()
+            undeclared = declared is None or codec_for(declared) != encoded.charset
+            if encoded.charset != part.charset or (undeclared and not new.isascii()):
+                # The text no longer fits the charset, or it was only guessed and now matters.
                 header_edits.append(self._charset_edit(entity, encoded.charset))
             edits.extend(self._header_edits(entity, header_edits))
         edits.extend(self._top_edits(remove_headers, add_headers))

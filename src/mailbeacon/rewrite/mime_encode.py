@@ -33,8 +33,10 @@ _LINE_BREAK: Final = re.compile(r"\r\n|\n")
 _BASE64_SPACE: Final = re.compile(rb"[\t\n\r ]++")
 _FIELD_NAME: Final = re.compile(r"[\x21-\x39\x3b-\x7e]{1,200}")
 _UNFOLD: Final = re.compile(r"\r?\n(?=[ \t])")
+# A charset parameter, plain or RFC 2231 ("charset*=utf-8''", "charset*0*=..."), with its ";".
 _CHARSET_PARAM: Final = re.compile(
-    rb"""(;[ \t\r\n]*+charset[ \t]*+=[ \t]*+)("[^"\r\n]{0,200}+"|[^;\s"]{1,200}+)""", re.I
+    rb"""(;[ \t\r\n]*+)charset(?:\*[0-9]{1,3}+)?+\*?+[ \t]*+=[ \t]*+(?:"[^"\r\n]{0,200}+"|[^;\s"]{1,200}+)""",
+    re.IGNORECASE,
 )
 
 # Every header read as unstructured text: decoded (RFC 2047) but never reformatted.
@@ -139,11 +141,18 @@ def quoted_printable(octets: bytes, line_ending: bytes) -> bytes:
 
 def with_charset(field: bytes, charset: str, line_ending: bytes) -> bytes:
     """A Content-Type field (name to line break) with its charset parameter set to ``charset``."""
-    match = _CHARSET_PARAM.search(field)
-    if match is not None:
-        return field[: match.start(2)] + charset.encode("ascii") + field[match.end(2) :]
-    body = field.rstrip(b"\r\n")
-    return body + b"; charset=" + charset.encode("ascii") + line_ending
+    value = b"charset=" + charset.encode("ascii")
+    replaced = 0
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        nonlocal replaced
+        replaced += 1
+        return match.group(1) + value if replaced == 1 else b""
+
+    edited = _CHARSET_PARAM.sub(replace, field)
+    if replaced:
+        return edited
+    return field.rstrip(b"\r\n") + b"; " + value + line_ending
 
 
 def decode_header_value(raw: bytes) -> str:
