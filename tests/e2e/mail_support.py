@@ -56,7 +56,8 @@ class RecordingHandler:
     """aiosmtpd hooks that record everything and answer what a test scripted.
 
     ``rcpt_replies[address]`` and ``data_replies[address]`` are lists of replies given, one per attempt,
-    before the default 250 (addresses compared lower-cased). ``hold`` answers 451 to every RCPT.
+    before the default 250 (addresses compared lower-cased). ``hold`` answers 451 to every RCPT and DATA:
+    once ``set_hold(True)`` returns, the receiver accepts nothing more.
     ``data_delay_s`` waits before answering DATA (a slow receiver).
     """
 
@@ -68,6 +69,10 @@ class RecordingHandler:
     hold: bool = False
     data_delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set_hold(self, hold: bool) -> None:
+        with self.lock:
+            self.hold = hold
 
     def script_rcpt(self, address: str, *replies: str) -> None:
         with self.lock:
@@ -95,6 +100,8 @@ class RecordingHandler:
         if self.data_delay_s:
             await _sleep(self.data_delay_s)
         with self.lock:
+            if self.hold:
+                return "451 4.3.2 Holding mail for a moment, try again later"
             for rcpt in envelope.rcpt_tos:
                 scripted = self.data_replies.get(rcpt.lower())
                 if scripted:
