@@ -178,6 +178,11 @@ class EventOut(BaseModel):
     as_org: str | None
     client: str | None
     platform: str | None
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="The evidence behind the event: the SMTP reply of a delivery attempt, a bounce's status "
+        "code, diagnostic and hard/soft class, a complaint's feedback type, a reply's sender.",
+    )
 
 
 class EventPage(BaseModel):
