@@ -179,9 +179,9 @@ def fold_header(name: str, value: str, line_ending: bytes) -> bytes:
         )
         return f"{name}: {encoded}{newline}".encode("ascii")
     lines: list[str] = []
-    current = f"{name}:"
+    first = current = f"{name}:"
     for word in value.split(" "):
-        if current and len(current) + 1 + len(word) > _FOLD_AT and current.strip():
+        if len(current) + 1 + len(word) > _FOLD_AT and current.strip() and current != first:
             lines.append(current)
             current = ""
         current = f"{current} {word}"
