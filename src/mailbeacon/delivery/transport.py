@@ -110,7 +110,7 @@ class SmtpTransport:
         for hop in hops:
             session = self._take_idle(hop, tls)
             if session is not None:
-                outcome = await self._transaction(session, sender, recipient, data)
+                outcome = await self._transaction(session, hop, sender, recipient, data)
                 if outcome is not None:
                     outcome.tried = tried
                     return outcome
@@ -122,7 +122,7 @@ class SmtpTransport:
                 refusals.append(Outcome(verdict, failed.reply, hop, False, failed.stage))
                 tried.append(f"{hop.name}[{hop.address}]:{hop.port} {failed}")
                 continue
-            outcome = await self._transaction(session, sender, recipient, data)
+            outcome = await self._transaction(session, hop, sender, recipient, data)
             assert outcome is not None  # only a reused connection can turn out stale
             outcome.tried = tried
             return outcome
@@ -185,8 +185,10 @@ class SmtpTransport:
         return _Session(client, key, hop, secured)
 
     async def _transaction(
-        self, session: _Session, sender: str, recipient: str, data: bytes
+        self, session: _Session, hop: Hop, sender: str, recipient: str, data: bytes
     ) -> Outcome | None:
+        """``hop`` is the host this copy was routed to; a reused connection to its address may have been
+        opened for another name (two domains whose MX hosts share an address)."""
         client, stage = session.client, "mail"
         started = False
         try:
@@ -205,15 +207,15 @@ class SmtpTransport:
             else:
                 await self._reset_and_keep(session)
             verdict: Verdict = "permanent" if 500 <= exc.code < 600 else "temporary"
-            return Outcome(verdict, reply, session.hop, session.tls, stage)
+            return Outcome(verdict, reply, hop, session.tls, stage)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             if not started and session.idle_since:
                 return None  # the idle connection was closed by the other side: open a new one
-            return Outcome("temporary", Reply(None, None, _error_text(exc)), session.hop, session.tls, stage)
+            return Outcome("temporary", Reply(None, None, _error_text(exc)), hop, session.tls, stage)
         self._keep(session)
         return Outcome(
-            "accepted", Reply.parse(response.code, response.message), session.hop, session.tls, "data"
+            "accepted", Reply.parse(response.code, response.message), hop, session.tls, "data"
         )
 
     async def _reset_and_keep(self, session: _Session) -> None:
