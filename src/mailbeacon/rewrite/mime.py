@@ -186,7 +186,12 @@ class MimeSource:
                 original=raw[part.body_start : part.body_end],
                 line_ending=line_ending,
             )
-            edits.append((part.body_start, part.body_end, encoded.body))
+            body = encoded.body
+            if entity.ends_before_boundary and part.body_end == len(raw) and body.endswith((b"\n", b"\r")):
+                # Nothing follows (no closing boundary): a reader would take the last line
+                # break for the boundary's, so give it one more.
+                body += line_ending
+            edits.append((part.body_start, part.body_end, body))
             header_edits: list[tuple[HeaderField | None, bytes]] = []
             if encoded.transfer_encoding != part.transfer_encoding:
                 header_edits.append(self._cte_edit(entity, encoded.transfer_encoding))

@@ -64,6 +64,8 @@ class Entity:
     enclosed_in: str | None = None  # the message/* type this entity is inside, if any
     signed_in: str | None = None  # multipart/signed or multipart/encrypted it is inside, if any
     defects: list[str] = field(default_factory=list)
+    # The last body of a multipart's part: a line break ending it is read as the boundary's.
+    ends_before_boundary: bool = False
 
     @property
     def maintype(self) -> str:
@@ -310,6 +312,7 @@ class Walker:
                 self._stack.pop()
             if last is not None:
                 # The line break before a boundary line belongs to the boundary.
+                last.ends_before_boundary = True
                 body_end = last.body_end
                 if body_end > last.body_start and self.raw[body_end - 1] == ord("\n"):
                     body_end -= 1
