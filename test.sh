@@ -8,6 +8,7 @@ ensure_venv requirements-dev.lock
 . scripts/test-services.sh
 ensure_chromium
 ensure_postgres
+ensure_swaks
 
 log "ruff"
 .venv/bin/ruff check .

@@ -1,4 +1,5 @@
-# What the test suite needs beside Python packages: headless Chromium and a PostgreSQL server.
+# What the test suite needs beside Python packages: headless Chromium, a PostgreSQL server, and swaks
+# (a third-party SMTP client the relay is tested with).
 # shellcheck shell=bash
 
 ensure_chromium() {
@@ -11,6 +12,13 @@ ensure_chromium() {
     log "installing Debian's chromium for the browser tests"
     if apt_install chromium; then export MAILBEACON_CHROMIUM=/usr/bin/chromium
     else log "could not install chromium: browser tests will skip (and fail under CI)"; fi
+  fi
+}
+
+ensure_swaks() {
+  if ! command -v swaks >/dev/null; then
+    log "installing Debian's swaks for the SMTP client tests"
+    apt_install swaks || log "could not install swaks: its test will skip"
   fi
 }
 
