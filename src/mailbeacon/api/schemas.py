@@ -201,6 +201,7 @@ class AccountSettings(BaseModel):
     excluded_domains: list[str]
     tracking_base_url: str | None
     timezone: str
+    keep_replies: bool
 
 
 class AccountSettingsPatch(Strict):
@@ -216,6 +217,9 @@ class AccountSettingsPatch(Strict):
         description="This account's tracking domain, e.g. https://track.example.com; null: the server's",
     )
     timezone: str | None = Field(default=None, description="IANA name, e.g. Europe/Berlin")
+    keep_replies: bool | None = Field(
+        default=None, description="Keep the raw text of replies to this account's mail (off: only the event)."
+    )
 
     @field_validator(
         "track_opens",
@@ -224,6 +228,7 @@ class AccountSettingsPatch(Strict):
         "scam_prevention",
         "path_preserving_links",
         "timezone",
+        "keep_replies",
     )
     @classmethod
     def _not_null(cls, value: object) -> object:

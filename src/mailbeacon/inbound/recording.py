@@ -24,7 +24,7 @@ from mailbeacon.store import Store
 from mailbeacon.store.deliveries import set_status
 from mailbeacon.store.events import insert_event
 from mailbeacon.store.suppressions import suppress
-from mailbeacon.store.tables import inbound_messages, recipients
+from mailbeacon.store.tables import accounts, inbound_messages, recipients
 from mailbeacon.tokens import TokenSigner
 
 # Not about the address (see delivery/outcomes.py): these hard bounces do not suppress it.
@@ -82,7 +82,9 @@ def receive(
         if account_id is not None and match.copy is not None and match.copy.account_id != account_id:
             match = Match(None)
         event_type = _record(conn, report, match, now) if match.copy is not None else None
-        keep_raw = match.copy is None
+        keep_raw = match.copy is None or (
+            report.kind is InboundKind.REPLY and _keeps_replies(conn, match.copy.account_id)
+        )
         inbound_id = conn.execute(
             insert(inbound_messages)
             .values(
@@ -182,6 +184,11 @@ def _recipient_data(affected: AffectedRecipient | None) -> dict[str, Any]:
         "diagnostic": affected.diagnostic,
         "remote_mta": affected.remote_mta,
     }
+
+
+def _keeps_replies(conn: Connection, account_id: int) -> bool:
+    row = conn.execute(select(accounts.c.keep_replies).where(accounts.c.id == account_id)).first()
+    return bool(row is not None and row.keep_replies)
 
 
 def _status(conn: Connection, recipient_id: int) -> str | None:

@@ -28,6 +28,7 @@ class Account:
     excluded_domains: tuple[str, ...]
     tracking_base_url: str | None
     timezone: str
+    keep_replies: bool = False
 
 
 SETTING_FIELDS = (
@@ -39,6 +40,7 @@ SETTING_FIELDS = (
     "excluded_domains",
     "tracking_base_url",
     "timezone",
+    "keep_replies",
 )
 
 
@@ -55,6 +57,7 @@ def _account(row: Any) -> Account:
         excluded_domains=DEFAULT_EXCLUDED_DOMAINS if excluded is None else tuple(excluded),
         tracking_base_url=row.tracking_base_url,
         timezone=row.timezone,
+        keep_replies=row.keep_replies,
     )
 
 

@@ -51,6 +51,8 @@ accounts = Table(
     # Where this account's tracking URLs point (its own tracking domain); NULL means the server's base URL.
     Column("tracking_base_url", String(300), nullable=True),
     Column("timezone", String(64), nullable=False, server_default="UTC"),
+    # Replies are recorded as events only; with this on, their raw text is kept too.
+    Column("keep_replies", Boolean, nullable=False, server_default=false()),
 )
 
 api_keys = Table(
