@@ -65,10 +65,10 @@ def accept_submission(
     prefix = b"".join(headers)
     if line_ending != b"\r\n":
         prefix = prefix.replace(b"\r\n", line_ending)
+    # The bodies and headers read below are the same in ``raw`` and ``stored``: no need to parse twice.
     stored = prefix + raw
-    source = MimeSource.parse(stored)
 
-    options = parse_options(_option_headers(stored))
+    options = parse_options(_option_headers(raw))
     policy = policy_for(
         account,
         server_base_url,
