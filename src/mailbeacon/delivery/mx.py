@@ -56,8 +56,9 @@ class Route:
 class DnsFailure(Exception):
     """No route. ``temporary``: try later (SERVFAIL, timeout); otherwise bounce (NXDOMAIN, null MX...)."""
 
-    def __init__(self, reason: str, *, temporary: bool) -> None:
+    def __init__(self, reason: str, *, temporary: bool, null_mx: bool = False) -> None:
         super().__init__(reason)
+        self.null_mx = null_mx  # the domain says it accepts no mail at all (RFC 7505)
         self.reason = reason
         self.temporary = temporary
 
@@ -136,7 +137,7 @@ async def resolve_route(
         preferences[host] = min(record.preference, preferences.get(host, record.preference))
     if not preferences:
         reason = "accepts no mail (null MX)" if null_mx else "no usable MX records"
-        raise DnsFailure(f"{name}: {reason}", temporary=False)
+        raise DnsFailure(f"{name}: {reason}", temporary=False, null_mx=null_mx)
 
     ordered = sorted(preferences.items(), key=lambda item: (item[1], item[0]))
     lookups = await asyncio.gather(*(_addresses(host, resolver) for host, _ in ordered))

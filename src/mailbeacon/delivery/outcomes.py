@@ -65,7 +65,9 @@ def record_outcome(
         return
     if outcome.verdict == "temporary":
         record_attempt(conn, _attempt(copy, started, duration_ms, "deferred", outcome, None))
-        if retry_at <= copy.expires_at:
+        # The last try is made at the expiry time itself, not one retry interval before it.
+        retry_at = min(retry_at, copy.expires_at)
+        if now < copy.expires_at:
             detail = outcome.describe()
             set_status(conn, copy.recipient_id, RecipientStatus.DEFERRED.value, detail, now)
             insert_event(

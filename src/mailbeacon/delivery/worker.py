@@ -193,9 +193,14 @@ class DeliveryWorker:
         try:
             hops = await self.router.route(copy.domain)
         except DnsFailure as failure:
-            enhanced = "4.4.3" if failure.temporary else "5.1.2"
             verdict: Verdict = "temporary" if failure.temporary else "permanent"
-            return Outcome(verdict, Reply(None, enhanced, failure.reason), None, False, "dns"), True
+            if failure.temporary:
+                reply = Reply(None, "4.4.3", failure.reason)
+            elif failure.null_mx:
+                reply = Reply(556, "5.1.10", failure.reason)  # RFC 7505: the domain accepts no mail
+            else:
+                reply = Reply(None, "5.1.2", failure.reason)
+            return Outcome(verdict, reply, None, False, "dns"), True
         outcome = await self.transport.deliver(
             hops.hops, hops.tls, outgoing.envelope_from, outgoing.recipient, outgoing.data
         )

@@ -107,6 +107,12 @@ class IntakeHandler:
 
     # --- hooks -------------------------------------------------------------------------------
 
+    async def handle_exception(self, error: Exception) -> str:
+        """Anything unexpected (the store unreachable, say) is a temporary failure: the client retries.
+        aiosmtpd would otherwise answer a permanent 500 carrying the exception's text."""
+        log.error("SMTP session error", exc_info=error)
+        return "451 4.3.0 Temporary server error; try again later"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
