@@ -38,7 +38,7 @@ def test_dkim_generate_writes_a_private_key_and_prints_its_record(tmp_path: Path
     signed = sign(b"From: a@news.sender.example\r\nTo: b@example.org\r\nSubject: x\r\n\r\nhello\r\n", found)
     records = {b"s2026._domainkey.sender.example.": txt.encode()}
     assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: records.get(name))
-    assert "exists" in cli_fails(
+    assert "already holds a DKIM key" in cli_fails(
         "dkim", "generate", "sender.example", "--selector", "s2026", "--data-dir", str(tmp_path)
     )
 
