@@ -157,9 +157,14 @@ def dkim_generate(**options: Any) -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--explain", is_flag=True, help="Only print what mailbeacon makes of it (JSON); store nothing")
 @click.option("--to", "envelope_to", multiple=True, help="The envelope recipient it was delivered to")
+@click.option(
+    "--account",
+    help="Match only this account's mail, and keep the message in its inbox if it matches nothing",
+)
+@click.option("--bounce-domain", help="The domain of the return paths [default: the bounce_domain setting]")
 def inbound(**options: Any) -> None:
     """Feed one bounce, complaint or reply (a raw message, FILE or -) to mailbeacon."""
-    from mailbeacon.inbound.matching import match_report
+    from mailbeacon.inbound.matching import Match, match_report
     from mailbeacon.inbound.parse import parse_inbound
     from mailbeacon.inbound.recording import explain_match, receive
     from mailbeacon.tracking.keyring import Keyring
@@ -171,12 +176,15 @@ def inbound(**options: Any) -> None:
         raise click.ClickException(f"larger than smtp_max_message_bytes ({settings.smtp_max_message_bytes})")
     store = _store(settings)
     signer = Keyring(store).current_signer()
-    domains = [settings.resolved_bounce_domain()]
+    domains = [(options["bounce_domain"] or settings.resolved_bounce_domain()).lower()]
     envelope_to = list(options["envelope_to"])
+    account_id = _account(store, options["account"]).id if options["account"] else None
     if options["explain"]:
         report = parse_inbound(raw)
         with store.read() as conn:
             match = match_report(conn, report, envelope_to, signer, domains)
+        if account_id is not None and match.copy is not None and match.copy.account_id != account_id:
+            match = Match(None)
         click.echo(json.dumps(explain_match(report, match), indent=2, default=str))
         return
     received = receive(
@@ -187,6 +195,7 @@ def inbound(**options: Any) -> None:
         envelope_to=envelope_to,
         signer=signer,
         our_domains=domains,
+        account_id=account_id,
     )
     copy = received.match.copy
     what = received.event_type.value if received.event_type else "nothing recorded"
@@ -196,6 +205,37 @@ def inbound(**options: Any) -> None:
         else "no sent copy (kept as unmatched)"
     )
     click.echo(f"inbound {received.inbound_id}: {received.report.kind.value} -> {what}; {where}")
+
+
+@main.command(name="unmatched")
+@store_options
+@click.option("--account", help="This account's unmatched mail [default: mail that reached no account]")
+@click.option("--show", "show_id", type=int, help="Print the raw message with this id")
+@click.option("--limit", default=50, show_default=True, type=int)
+def unmatched(**options: Any) -> None:
+    """Feedback mail that matched no sent copy, newest first: what mailbeacon could not place."""
+    from sqlalchemy import select
+
+    from mailbeacon.store.tables import inbound_messages
+
+    store = _store(_settings(options))
+    owner = _account(store, options["account"]).id if options["account"] else None
+    mine = (
+        inbound_messages.c.account_id.is_(None) if owner is None else inbound_messages.c.account_id == owner
+    )
+    query = select(inbound_messages).where(mine, inbound_messages.c.matched.is_(False))
+    if options["show_id"] is not None:
+        with store.read() as conn:
+            row = conn.execute(query.where(inbound_messages.c.id == options["show_id"])).one_or_none()
+        if row is None or row.raw is None:
+            raise click.ClickException(f"no unmatched inbound message {options['show_id']} here")
+        click.echo(row.raw.decode("utf-8", "replace"), nl=False)
+        return
+    with store.read() as conn:
+        rows = conn.execute(query.order_by(inbound_messages.c.id.desc()).limit(options["limit"])).all()
+    for row in rows:
+        when = row.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{row.id}\t{when}\t{row.kind}\t{row.from_address or '-'}\t{row.subject or ''}")
 
 
 @main.group(name="suppressions")

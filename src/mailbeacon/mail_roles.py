@@ -9,7 +9,6 @@ import signal
 
 from mailbeacon.config import Settings
 from mailbeacon.delivery.compose import Composer
-from mailbeacon.delivery.dkim import DkimKeyring
 from mailbeacon.delivery.routing import router_for
 from mailbeacon.delivery.transport import SmtpTransport
 from mailbeacon.delivery.worker import DeliveryWorker, RetryPolicy, WorkerLimits
@@ -46,7 +45,7 @@ class MailRoles:
                 Composer(
                     self.keyring.current_signer,
                     settings.resolved_bounce_domain(),
-                    DkimKeyring.from_directory(settings.resolved_dkim_dir()),
+                    settings.resolved_dkim_dir(),
                 ),
                 router_for(settings),
                 SmtpTransport(

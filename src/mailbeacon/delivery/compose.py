@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from mailbeacon.delivery.dkim import DkimKeyring, sign
 from mailbeacon.messages.mime import render_copy
@@ -13,6 +15,7 @@ from mailbeacon.tokens import TokenKind, TokenSigner
 
 RETURN_PATH_LOCAL = "bounces"
 UNSUBSCRIBE_LOCAL = "unsubscribe"
+DKIM_RECHECK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,35 @@ class Composer:
         self,
         signer: Callable[[], TokenSigner],
         bounce_domain: str,
-        dkim: DkimKeyring | None,
+        dkim: DkimKeyring | Path | None,
         *,
         verp: bool = True,
     ) -> None:
+        """``dkim``: a keyring, or the directory to keep one loaded from (new keys are picked up)."""
         self._signer = signer
         self.bounce_domain = bounce_domain
-        self.dkim = dkim
         self.verp = verp
+        self._dkim_dir = dkim if isinstance(dkim, Path) else None
+        self._dkim = dkim if isinstance(dkim, DkimKeyring) else None
+        self._dkim_seen: float | None = None
+        self._dkim_checked = 0.0
+
+    @property
+    def dkim(self) -> DkimKeyring | None:
+        """Keys added by `mailbeacon dkim generate` are used without a restart (looked for every few s)."""
+        if self._dkim_dir is None:
+            return self._dkim
+        now = time.monotonic()
+        if self._dkim is None or now - self._dkim_checked > DKIM_RECHECK_S:
+            self._dkim_checked = now
+            try:
+                changed: float | None = self._dkim_dir.stat().st_mtime
+            except FileNotFoundError:
+                changed = None
+            if self._dkim is None or changed != self._dkim_seen:
+                self._dkim = DkimKeyring.from_directory(self._dkim_dir)
+                self._dkim_seen = changed
+        return self._dkim
 
     def compose(
         self, message: StoredMessage, recipient: StoredRecipient, links: Sequence[tuple[int, str]]
@@ -58,8 +82,9 @@ class Composer:
         )
         mailto = unsubscribe_address(signer, recipient.id, self.bounce_domain)
         data = render_copy(message, recipient, urls, links, unsubscribe_mailto=mailto)
-        if self.dkim is not None:
-            key = self.dkim.key_for(message.from_email.rpartition("@")[2])
+        keyring = self.dkim
+        if keyring is not None:
+            key = keyring.key_for(message.from_email.rpartition("@")[2])
             if key is not None:
                 data = sign(data, key)
         sender = (

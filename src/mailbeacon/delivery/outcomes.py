@@ -39,16 +39,22 @@ def record_outcome(
     outcome: Outcome | None,
     failure: str | None,
     *,
+    suppressed: str | None = None,
     final: bool,
     started: datetime,
     duration_ms: int,
     retry_at: datetime,
 ) -> None:
-    """``outcome`` is None when mailbeacon itself could not send the copy (``failure`` says why)."""
+    """``outcome`` is None when mailbeacon itself could not send the copy (``failure`` says why), or
+    when it was not sent because its address is now ``suppressed``."""
     if not holds_lease(conn, owner, copy.recipient_id, started):
         log.warning("copy %d: lease lost before its outcome was recorded", copy.recipient_id)
         return
     now = datetime.now(started.tzinfo)
+    if suppressed is not None:
+        detail = f"suppressed: {suppressed}"
+        _final(conn, owner, copy, RecipientStatus.DROPPED, EventType.DROPPED, detail, {"reason": detail}, now)
+        return
     if outcome is None:
         _final(conn, owner, copy, RecipientStatus.FAILED, EventType.FAILED, failure, {"reason": failure}, now)
         record_attempt(conn, _attempt(copy, started, duration_ms, "failed", None, failure))

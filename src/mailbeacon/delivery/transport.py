@@ -214,9 +214,7 @@ class SmtpTransport:
                 return None  # the idle connection was closed by the other side: open a new one
             return Outcome("temporary", Reply(None, None, _error_text(exc)), hop, session.tls, stage)
         self._keep(session)
-        return Outcome(
-            "accepted", Reply.parse(response.code, response.message), hop, session.tls, "data"
-        )
+        return Outcome("accepted", Reply.parse(response.code, response.message), hop, session.tls, "data")
 
     async def _reset_and_keep(self, session: _Session) -> None:
         try:

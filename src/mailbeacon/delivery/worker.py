@@ -27,6 +27,7 @@ from mailbeacon.delivery.transport import Outcome, Reply, SmtpTransport, Verdict
 from mailbeacon.store import Store
 from mailbeacon.store.deliveries import QueuedCopy, claim_due, release_leases, renew_leases
 from mailbeacon.store.messages import get_message, get_recipient, list_links
+from mailbeacon.store.suppressions import suppressed_among
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +149,19 @@ class DeliveryWorker:
             started = datetime.now(UTC)
             clock = time.monotonic()
             final = False
+            suppressed: str | None = None
             try:
-                outgoing = self._compose(copy)
+                outgoing, suppressed = self._compose(copy)
             except Exception as exc:
                 log.exception("could not build copy %d for delivery", copy.recipient_id)
                 outcome: Outcome | None = None
                 failure: str | None = f"could not build the message: {type(exc).__name__}: {exc}"
             else:
                 failure = None
-                outcome, final = await self._send(copy, outgoing)
+                if suppressed is None:
+                    outcome, final = await self._send(copy, outgoing)
+                else:
+                    outcome = None
             duration_ms = int((time.monotonic() - clock) * 1000)
             try:
                 with self.store.write() as conn:
@@ -166,6 +171,7 @@ class DeliveryWorker:
                         copy,
                         outcome,
                         failure,
+                        suppressed=suppressed,
                         final=final,
                         started=started,
                         duration_ms=duration_ms,
@@ -178,16 +184,19 @@ class DeliveryWorker:
             if len(self._domains) > 10_000 and not semaphore.locked():
                 self._domains.pop(copy.domain, None)
 
-    def _compose(self, copy: QueuedCopy) -> OutgoingCopy:
+    def _compose(self, copy: QueuedCopy) -> tuple[OutgoingCopy, str | None]:
+        """The copy ready to send, and the suppression reason if its address was suppressed since it
+        was queued (a bounce, complaint or unsubscribe in the meantime): then it is not sent."""
         with self.store.read() as conn:
             message = get_message(conn, copy.account_id, copy.message_id)
             recipient = get_recipient(conn, copy.account_id, copy.message_id, copy.recipient_id)
             links = [
                 (position, url) for position, url, _ in list_links(conn, copy.account_id, copy.message_id)
             ]
+            suppressed = suppressed_among(conn, copy.account_id, [recipient.email]) if recipient else {}
         if message is None or recipient is None:
             raise LookupError("the message or its copy is gone from the store")
-        return self.composer.compose(message, recipient, links)
+        return self.composer.compose(message, recipient, links), next(iter(suppressed.values()), None)
 
     async def _send(self, copy: QueuedCopy, outgoing: OutgoingCopy) -> tuple[Outcome, bool]:
         try:

@@ -117,11 +117,13 @@ class IntakeHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         login = self._login(session)
-        inbound = [r for r in envelope.rcpt_tos if self._is_ours(r)]
-        if login is None and not self._is_ours(address):
+        ours = self._is_ours(address)
+        if login is None and not ours:
             self.stats.refused += 1
             return "554 5.7.1 Relay access denied: authenticate (AUTH) or submit from a trusted network"
-        if login is not None and inbound and not self._is_ours(address):
+        if envelope.rcpt_tos and any(self._is_ours(r) for r in envelope.rcpt_tos) != ours:
+            # Mail to the bounce domain is feedback for mailbeacon; anything else is relayed. One
+            # transaction is one or the other, whichever order the recipients come in.
             return "452 4.5.3 Feedback mail and submissions go in separate transactions"
         if len(envelope.rcpt_tos) >= self.settings.smtp_max_recipients:
             return f"452 4.5.3 Too many recipients (at most {self.settings.smtp_max_recipients} per message)"
