@@ -164,7 +164,7 @@ def dkim_generate(**options: Any) -> None:
 @click.option("--bounce-domain", help="The domain of the return paths [default: the bounce_domain setting]")
 def inbound(**options: Any) -> None:
     """Feed one bounce, complaint or reply (a raw message, FILE or -) to mailbeacon."""
-    from mailbeacon.inbound.matching import Match, match_report
+    from mailbeacon.inbound.matching import match_report
     from mailbeacon.inbound.parse import parse_inbound
     from mailbeacon.inbound.recording import explain_match, receive
     from mailbeacon.tracking.keyring import Keyring
@@ -182,9 +182,7 @@ def inbound(**options: Any) -> None:
     if options["explain"]:
         report = parse_inbound(raw)
         with store.read() as conn:
-            match = match_report(conn, report, envelope_to, signer, domains)
-        if account_id is not None and match.copy is not None and match.copy.account_id != account_id:
-            match = Match(None)
+            match = match_report(conn, report, envelope_to, signer, domains, account_id)
         click.echo(json.dumps(explain_match(report, match), indent=2, default=str))
         return
     received = receive(

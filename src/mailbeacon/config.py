@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     smarthost_tls: Literal["starttls", "tls", "opportunistic", "none"] = "starttls"
     smarthost_tls_verify: bool = True  # check the smarthost's certificate and name
     direct_port: int = Field(default=25, ge=1, le=65535)  # the port of recipients' MX hosts
+    # Direct delivery to loopback, private, link-local addresses (and address literals naming them).
+    delivery_allow_private_addresses: bool = False
     dns_nameservers: Annotated[list[str], NoDecode] = Field(
         default_factory=list
     )  # empty: the system's resolvers

@@ -109,6 +109,7 @@ def direct(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "MAILBEACON_DATA_DIR": str(tmp_path / "data"),
         "MAILBEACON_DELIVERY_MODE": "direct",
         "MAILBEACON_DIRECT_PORT": str(port),
+        "MAILBEACON_DELIVERY_ALLOW_PRIVATE_ADDRESSES": "true",  # the test's MX hosts are on 127.0.0.x
         "MAILBEACON_DELIVERY_RETRY_INITIAL_S": str(RETRY_S),
         "MAILBEACON_DELIVERY_RETRY_MAX_S": str(RETRY_S),
         "MAILBEACON_DELIVERY_MAX_AGE_S": str(MAX_AGE_S),

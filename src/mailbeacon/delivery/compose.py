@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbeacon.delivery.dkim import DkimKeyring, sign
+from mailbeacon.delivery.dkim import DkimKeyError, DkimKeyring, sign
 from mailbeacon.messages.mime import render_copy
 from mailbeacon.messages.urls import TrackingUrls
 from mailbeacon.store.messages import StoredMessage, StoredRecipient
 from mailbeacon.tokens import TokenKind, TokenSigner
+
+log = logging.getLogger(__name__)
 
 RETURN_PATH_LOCAL = "bounces"
 UNSUBSCRIBE_LOCAL = "unsubscribe"
@@ -67,7 +70,14 @@ class Composer:
             except FileNotFoundError:
                 changed = None
             if self._dkim is None or changed != self._dkim_seen:
-                self._dkim = DkimKeyring.from_directory(self._dkim_dir)
+                try:
+                    self._dkim = DkimKeyring.from_directory(self._dkim_dir)
+                except DkimKeyError:
+                    # A bad file must not stop delivery: keep signing with the keys read before.
+                    log.exception(
+                        "could not read the DKIM keys in %s; keeping the previous ones", self._dkim_dir
+                    )
+                    self._dkim = self._dkim or DkimKeyring()
                 self._dkim_seen = changed
         return self._dkim
 
@@ -87,9 +97,10 @@ class Composer:
             key = keyring.key_for(message.from_email.rpartition("@")[2])
             if key is not None:
                 data = sign(data, key)
-        sender = (
-            return_path(signer, recipient.id, self.bounce_domain)
-            if self.verp
-            else (message.envelope_from or message.from_email)
-        )
+        if message.origin == "smtp" and message.envelope_from == "":
+            sender = ""  # a bounce or notice relayed with a null sender keeps it
+        elif self.verp:
+            sender = return_path(signer, recipient.id, self.bounce_domain)
+        else:
+            sender = message.envelope_from or message.from_email
         return OutgoingCopy(message.account_id, message.id, recipient.id, sender, recipient.email, data)

@@ -240,15 +240,19 @@ class DkimKeyring:
             )
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = directory / key_file_name(selector, domain)
-        if overwrite:
-            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            _write_private(temporary, key.private_key_pem)
-            os.replace(temporary, target)
-        else:
-            try:
-                _write_private(target, key.private_key_pem)
-            except FileExistsError:
-                raise FileExistsError(f"{target} already exists; not replacing a DKIM key") from None
+        # Written aside and moved into place, so a running worker never reads half a key.
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        _write_private(temporary, key.private_key_pem)
+        try:
+            if overwrite:
+                os.replace(temporary, target)
+            else:
+                os.link(temporary, target)  # fails if the target exists: nothing is replaced
+        except FileExistsError:
+            raise FileExistsError(f"{target} already exists; not replacing a DKIM key") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
         self._keys[domain] = DkimKey(domain=domain, selector=selector, private_key_pem=key.private_key_pem)
         return target
 

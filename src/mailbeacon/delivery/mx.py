@@ -56,8 +56,11 @@ class Route:
 class DnsFailure(Exception):
     """No route. ``temporary``: try later (SERVFAIL, timeout); otherwise bounce (NXDOMAIN, null MX...)."""
 
-    def __init__(self, reason: str, *, temporary: bool, null_mx: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, temporary: bool, null_mx: bool = False, enhanced: str | None = None
+    ) -> None:
         super().__init__(reason)
+        self.enhanced = enhanced  # the status code to report, when a more precise one than 5.1.2 fits
         self.null_mx = null_mx  # the domain says it accepts no mail at all (RFC 7505)
         self.reason = reason
         self.temporary = temporary

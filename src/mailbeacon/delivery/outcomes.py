@@ -16,7 +16,6 @@ from mailbeacon.store.deliveries import (
     Attempt,
     QueuedCopy,
     finish,
-    holds_lease,
     record_attempt,
     retry_later,
     set_status,
@@ -26,6 +25,15 @@ from mailbeacon.store.hits import load_recipients
 from mailbeacon.store.suppressions import suppress
 
 log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """The copy's lease ran out and another worker may have it: this outcome must not be written."""
+
+
+# Stages at which a refusal is about the connection, the sender or mailbeacon's login, never about the
+# recipient's address. At a smarthost they mean a configuration to fix, so the copy waits for it.
+_BEFORE_RECIPIENT = frozenset({"connect", "greeting", "starttls", "auth", "mail"})
 
 # A hard bounce suppresses the address, unless the refusal was about the sender (blocked as spam, a
 # policy) rather than the address: the address is fine and the next message may well arrive.
@@ -47,10 +55,17 @@ def record_outcome(
 ) -> None:
     """``outcome`` is None when mailbeacon itself could not send the copy (``failure`` says why), or
     when it was not sent because its address is now ``suppressed``."""
-    if not holds_lease(conn, owner, copy.recipient_id, started):
-        log.warning("copy %d: lease lost before its outcome was recorded", copy.recipient_id)
-        return
     now = datetime.now(started.tzinfo)
+    if (
+        outcome is not None
+        and outcome.verdict == "permanent"
+        and not final
+        and outcome.stage in _BEFORE_RECIPIENT
+    ):
+        log.warning(
+            "the smarthost refused at %s: %s; copies wait until this is fixed", outcome.stage, outcome.reply
+        )
+        outcome = Outcome("temporary", outcome.reply, outcome.hop, outcome.tls, outcome.stage, outcome.tried)
     if suppressed is not None:
         detail = f"suppressed: {suppressed}"
         _final(conn, owner, copy, RecipientStatus.DROPPED, EventType.DROPPED, detail, {"reason": detail}, now)
@@ -85,7 +100,8 @@ def record_outcome(
                 at=now,
                 data={**evidence, "attempt": copy.attempts + 1, "next_attempt_at": retry_at.isoformat()},
             )
-            retry_later(conn, owner, copy.recipient_id, retry_at, detail)
+            if not retry_later(conn, owner, copy.recipient_id, retry_at, detail):
+                raise LeaseLost(copy.recipient_id)
             return
         # Out of time: the copy bounces, saying why it was never accepted.
         diagnostic = f"delivery time expired after {copy.attempts + 1} attempts; last: {outcome.describe()}"
@@ -110,7 +126,21 @@ def record_outcome(
         reason or BounceReason.OTHER,
         evidence,
         now,
+        about_the_address=_about_the_address(outcome),
     )
+
+
+def _about_the_address(outcome: Outcome) -> bool:
+    """Only a refusal of the recipient itself may suppress the address: at RCPT, or at DATA with an
+    address status (5.1.x, 5.2.1). A sender rejected at RCPT time is still about the sender."""
+    reply = outcome.reply
+    text = (reply.text if reply else "").lower()
+    if "sender address rejected" in text or outcome.stage in _BEFORE_RECIPIENT:
+        return False
+    if outcome.stage == "rcpt":
+        return True
+    enhanced = (reply.enhanced if reply else None) or ""
+    return outcome.stage == "data" and (enhanced.startswith("5.1.") or enhanced == "5.2.1")
 
 
 def _bounce(
@@ -124,6 +154,8 @@ def _bounce(
     reason: BounceReason,
     evidence: dict[str, Any],
     now: datetime,
+    *,
+    about_the_address: bool = False,
 ) -> None:
     data = {
         **evidence,
@@ -135,7 +167,7 @@ def _bounce(
     }
     detail = f"{bounce_class.value} bounce ({reason.value}): {diagnostic}"
     event_id = _final(conn, owner, copy, RecipientStatus.BOUNCED, EventType.BOUNCED, detail, data, now)
-    if bounce_class is BounceClass.HARD and reason not in _NOT_ABOUT_THE_ADDRESS:
+    if about_the_address and bounce_class is BounceClass.HARD and reason not in _NOT_ABOUT_THE_ADDRESS:
         ref = load_recipients(conn, [copy.recipient_id]).get(copy.recipient_id)
         if ref is not None:
             suppress(conn, copy.account_id, ref.email, SuppressionReason.HARD_BOUNCE.value, now, event_id)
@@ -151,8 +183,9 @@ def _final(
     data: dict[str, Any],
     now: datetime,
 ) -> int:
+    if not finish(conn, owner, copy.recipient_id):
+        raise LeaseLost(copy.recipient_id)
     set_status(conn, copy.recipient_id, status.value, detail, now)
-    finish(conn, owner, copy.recipient_id)
     return insert_event(
         conn,
         account_id=copy.account_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,9 +41,12 @@ class SmarthostRouter:
 class DirectRouter:
     """MX lookup (fallback to A/AAAA), opportunistic STARTTLS without certificate checks, like most MTAs."""
 
-    def __init__(self, resolver: dns.asyncresolver.Resolver, port: int = 25) -> None:
+    def __init__(
+        self, resolver: dns.asyncresolver.Resolver, port: int = 25, *, allow_private: bool = False
+    ) -> None:
         self.resolver = resolver
         self.port = port
+        self.allow_private = allow_private
         self.tls = TlsPolicy("opportunistic", verify=False)
         self._cache: dict[str, tuple[float, NextHops]] = {}
 
@@ -51,14 +55,29 @@ class DirectRouter:
         if cached is not None and time.monotonic() - cached[0] < ROUTE_CACHE_S:
             return cached[1]
         found = await resolve_route(domain, self.resolver)
-        hops = tuple(
-            Hop(host.name, address, self.port) for host in found.hosts for address in host.addresses
-        )[:MAX_HOPS]
+        every = [Hop(host.name, address, self.port) for host in found.hosts for address in host.addresses]
+        # A sender must not reach the machine's own or its network's services by naming a domain whose
+        # MX points there (or an address literal): only public addresses, unless told otherwise.
+        hops = tuple(hop for hop in every if self.allow_private or _is_public(hop.address))[:MAX_HOPS]
+        if not hops:
+            raise DnsFailure(
+                f"{found.domain}: its mail hosts have only private or local addresses, which direct"
+                " delivery does not use (see delivery_allow_private_addresses)",
+                temporary=False,
+                enhanced="5.4.6",
+            )
         result = NextHops(hops, self.tls, final=True)
         self._cache[domain] = (time.monotonic(), result)
         if len(self._cache) > 10_000:
             self._cache.clear()
         return result
+
+
+def _is_public(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_global
+    except ValueError:
+        return False
 
 
 def parse_host_port(value: str, default_port: int) -> tuple[str, int]:
@@ -88,7 +107,9 @@ def router_for(settings: Settings) -> Router:
     resolver = make_resolver(
         settings.dns_nameservers or None, timeout_s=min(settings.delivery_timeout_s, 10.0)
     )
-    return DirectRouter(resolver, settings.direct_port)
+    return DirectRouter(
+        resolver, settings.direct_port, allow_private=settings.delivery_allow_private_addresses
+    )
 
 
 __all__ = ["DirectRouter", "DnsFailure", "NextHops", "Router", "SmarthostRouter", "router_for"]

@@ -9,6 +9,7 @@ is the outcome: trying another host after DATA was sent could deliver the copy t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import ssl
@@ -191,11 +192,20 @@ class SmtpTransport:
         opened for another name (two domains whose MX hosts share an address)."""
         client, stage = session.client, "mail"
         started = False
+        utf8 = not (sender.isascii() and recipient.isascii())
+        if utf8 and not client.supports_extension("smtputf8"):
+            # RFC 6531: an address that is not ASCII can only go to a server that takes SMTPUTF8.
+            text = "5.6.7 the next hop does not support SMTPUTF8, which this address needs"
+            return Outcome("permanent", Reply(553, "5.6.7", text), hop, session.tls, "mail")
+        options = ["SMTPUTF8"] if utf8 else []
+        if client.supports_extension("8bitmime") and _has_8bit(data):
+            options.append("BODY=8BITMIME")
+        encoding = "utf-8" if utf8 else "ascii"
         try:
-            await client.mail(sender)
+            await client.mail(sender, options=options, encoding=encoding)
             started = True
             stage = "rcpt"
-            await client.rcpt(recipient)
+            await client.rcpt(recipient, encoding=encoding)
             stage = "data"
             response = await client.data(data)
         except aiosmtplib.SMTPResponseException as exc:
@@ -213,6 +223,9 @@ class SmtpTransport:
             if not started and session.idle_since:
                 return None  # the idle connection was closed by the other side: open a new one
             return Outcome("temporary", Reply(None, None, _error_text(exc)), hop, session.tls, stage)
+        except Exception:
+            client.close()  # never leave a connection open (or pooled) in an unknown state
+            raise
         self._keep(session)
         return Outcome("accepted", Reply.parse(response.code, response.message), hop, session.tls, "data")
 
@@ -264,7 +277,13 @@ class SmtpTransport:
         self._idle.clear()
 
 
+def _has_8bit(data: bytes) -> bool:
+    return not data.isascii()
+
+
+@functools.cache
 def _tls_context(verify: bool) -> ssl.SSLContext:
+    """One context per kind: building one loads the system's CA store, far too slow per connection."""
     context = ssl.create_default_context()
     if not verify:
         context.check_hostname = False

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from mailbeacon.delivery.compose import Composer, OutgoingCopy
 from mailbeacon.delivery.mx import DnsFailure
-from mailbeacon.delivery.outcomes import record_outcome
+from mailbeacon.delivery.outcomes import LeaseLost, record_outcome
 from mailbeacon.delivery.routing import Router
 from mailbeacon.delivery.transport import Outcome, Reply, SmtpTransport, Verdict
 from mailbeacon.store import Store
@@ -74,16 +74,27 @@ class DeliveryWorker:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._domains: dict[str, asyncio.Semaphore] = {}
         self._runner: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: asyncio.Task[None] | None = None
         self.attempted = 0
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._runner = asyncio.create_task(self._run(), name="delivery-worker")
         self._renewer = asyncio.create_task(self._renew_leases(), name="delivery-lease-renewal")
 
     def wake(self) -> None:
-        """New copies were queued (in this process): look now rather than at the next poll."""
-        self._wake.set()
+        """New copies were queued (in this process, from any thread): look now, not at the next poll."""
+        if self._loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Stop leasing; let attempts under way finish (up to ``grace_s``); hand the rest back."""
@@ -109,7 +120,7 @@ class DeliveryWorker:
             claimed: list[QueuedCopy] = []
             if free > 0:
                 try:
-                    claimed = self._claim(free)
+                    claimed = await asyncio.to_thread(self._claim, free)
                 except Exception:
                     log.exception("could not lease copies from the delivery queue; trying again")
             for copy in claimed:
@@ -138,10 +149,13 @@ class DeliveryWorker:
             if self._inflight:
                 until = datetime.now(UTC) + timedelta(seconds=self.limits.lease_s)
                 try:
-                    with self.store.write() as conn:
-                        renew_leases(conn, self.owner, list(self._inflight), until)
+                    await asyncio.to_thread(self._renew, list(self._inflight), until)
                 except Exception:
                     log.exception("could not renew delivery leases")
+
+    def _renew(self, recipient_ids: list[int], until: datetime) -> None:
+        with self.store.write() as conn:
+            renew_leases(conn, self.owner, recipient_ids, until)
 
     async def _attempt(self, copy: QueuedCopy) -> None:
         semaphore = self._domains.setdefault(copy.domain, asyncio.Semaphore(self.limits.per_domain))
@@ -150,39 +164,77 @@ class DeliveryWorker:
             clock = time.monotonic()
             final = False
             suppressed: str | None = None
+            outcome: Outcome | None = None
+            failure: str | None = None
             try:
-                outgoing, suppressed = self._compose(copy)
+                outgoing, suppressed = await asyncio.to_thread(self._compose, copy)
+            except LookupError as exc:
+                failure = f"could not build the message: {exc}"  # gone from the store: nothing to retry
             except Exception as exc:
+                # Anything else (the store briefly unreachable, an unreadable DKIM key) may pass: retry.
                 log.exception("could not build copy %d for delivery", copy.recipient_id)
-                outcome: Outcome | None = None
-                failure: str | None = f"could not build the message: {type(exc).__name__}: {exc}"
+                reply = Reply(None, "4.3.0", f"could not build the message: {type(exc).__name__}")
+                outcome = Outcome("temporary", reply, stage="internal")
             else:
-                failure = None
                 if suppressed is None:
-                    outcome, final = await self._send(copy, outgoing)
-                else:
-                    outcome = None
+                    outcome, final = await self._send_safely(copy, outgoing)
             duration_ms = int((time.monotonic() - clock) * 1000)
+            retry_at = datetime.now(UTC) + self.retry.delay(copy.attempts)
             try:
-                with self.store.write() as conn:
-                    record_outcome(
-                        conn,
-                        self.owner,
-                        copy,
-                        outcome,
-                        failure,
-                        suppressed=suppressed,
-                        final=final,
-                        started=started,
-                        duration_ms=duration_ms,
-                        retry_at=datetime.now(UTC) + self.retry.delay(copy.attempts),
-                    )
+                await asyncio.to_thread(
+                    self._record,
+                    copy,
+                    outcome,
+                    failure,
+                    suppressed,
+                    final,
+                    started,
+                    duration_ms,
+                    retry_at,
+                )
+            except LeaseLost:
+                log.warning("copy %d: its lease ran out before the outcome was recorded", copy.recipient_id)
             except Exception:
                 # The lease runs out and the copy is attempted again: better twice than never.
                 log.exception("could not record the delivery outcome of copy %d", copy.recipient_id)
             self.attempted += 1
             if len(self._domains) > 10_000 and not semaphore.locked():
                 self._domains.pop(copy.domain, None)
+
+    def _record(
+        self,
+        copy: QueuedCopy,
+        outcome: Outcome | None,
+        failure: str | None,
+        suppressed: str | None,
+        final: bool,
+        started: datetime,
+        duration_ms: int,
+        retry_at: datetime,
+    ) -> None:
+        with self.store.write() as conn:
+            record_outcome(
+                conn,
+                self.owner,
+                copy,
+                outcome,
+                failure,
+                suppressed=suppressed,
+                final=final,
+                started=started,
+                duration_ms=duration_ms,
+                retry_at=retry_at,
+            )
+
+    async def _send_safely(self, copy: QueuedCopy, outgoing: OutgoingCopy) -> tuple[Outcome, bool]:
+        """Whatever goes wrong while sending ends as a logged, temporary outcome: a copy must never
+        stay leased with nothing recorded (it would be retried forever and never expire)."""
+        try:
+            return await self._send(copy, outgoing)
+        except Exception as exc:
+            log.exception("delivery of copy %d failed unexpectedly", copy.recipient_id)
+            reply = Reply(None, "4.3.0", f"internal error: {type(exc).__name__}")
+            return Outcome("temporary", reply, stage="internal"), False
 
     def _compose(self, copy: QueuedCopy) -> tuple[OutgoingCopy, str | None]:
         """The copy ready to send, and the suppression reason if its address was suppressed since it
@@ -208,7 +260,7 @@ class DeliveryWorker:
             elif failure.null_mx:
                 reply = Reply(556, "5.1.10", failure.reason)  # RFC 7505: the domain accepts no mail
             else:
-                reply = Reply(None, "5.1.2", failure.reason)
+                reply = Reply(None, failure.enhanced or "5.1.2", failure.reason)
             return Outcome(verdict, reply, None, False, "dns"), True
         outcome = await self.transport.deliver(
             hops.hops, hops.tls, outgoing.envelope_from, outgoing.recipient, outgoing.data

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from email.utils import getaddresses
 
 from sqlalchemy import Connection, select
 
@@ -27,6 +28,9 @@ class MatchedCopy:
     message_id: int
     email: str
     how: str  # verp, unsubscribe_address, original_message_id, in_reply_to
+    # Signed (VERP, unsubscribe address) or named by its exact address in the report. Only a confirmed
+    # match may suppress an address: anyone who knows a Message-ID could forge a bounce that quotes it.
+    confirmed: bool = True
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,22 @@ def match_report(
     envelope_to: Sequence[str],
     signer: TokenSigner,
     our_domains: Sequence[str],
+    account_id: int | None = None,
+) -> Match:
+    """``account_id``: only that account's copies may match (feedback handed in by one account)."""
+    found = _match(conn, report, envelope_to, signer, our_domains, account_id)
+    if found.copy is not None and account_id is not None and found.copy.account_id != account_id:
+        return Match(None)
+    return found
+
+
+def _match(
+    conn: Connection,
+    report: InboundReport,
+    envelope_to: Sequence[str],
+    signer: TokenSigner,
+    our_domains: Sequence[str],
+    account_id: int | None,
 ) -> Match:
     addresses = [*envelope_to, *report.to_addresses]
     for address in addresses:
@@ -73,12 +93,12 @@ def match_report(
                 return Match(found)
     named = _named_addresses(report)
     if report.original_message_ids:
-        found = _by_message_id(conn, report.original_message_ids, named, "original_message_id")
+        found = _by_message_id(conn, report.original_message_ids, named, "original_message_id", account_id)
         if found is not None:
             return Match(found)
     if report.kind in (InboundKind.REPLY, InboundKind.AUTO_REPLY) and report.in_reply_to:
         reply_from = [report.from_address] if report.from_address else []
-        found = _by_message_id(conn, report.in_reply_to, reply_from, "in_reply_to")
+        found = _by_message_id(conn, report.in_reply_to, reply_from, "in_reply_to", account_id)
         if found is not None:
             return Match(found)
     return Match(None)
@@ -110,22 +130,31 @@ def _by_token(
 
 
 def _by_message_id(
-    conn: Connection, message_ids: Sequence[str], addresses: Sequence[str], how: str
+    conn: Connection,
+    message_ids: Sequence[str],
+    addresses: Sequence[str],
+    how: str,
+    account_id: int | None,
 ) -> MatchedCopy | None:
+    """The copy with this Message-ID whose address the report names exactly; or the only copy with
+    it, unconfirmed, when the report names no address of any copy."""
     wanted = [m if m.startswith("<") else f"<{m}>" for m in message_ids][:20]
-    rows = conn.execute(
+    query = (
         select(recipients.c.id, recipients.c.account_id, recipients.c.message_id, recipients.c.email)
         .where(recipients.c.message_id_header.in_(wanted))
         .order_by(recipients.c.id)
         .limit(10_000)
-    ).all()
+    )
+    if account_id is not None:
+        query = query.where(recipients.c.account_id == account_id)
+    rows = conn.execute(query).all()
     if not rows:
         return None
-    lowered = {a.strip().strip("<>").lower() for a in addresses}
+    named = {addr.lower() for _, addr in getaddresses(list(addresses)) if addr}
     for row in rows:
-        if row.email.lower() in lowered or any(row.email.lower() in a for a in lowered):
+        if row.email.lower() in named:
             return MatchedCopy(row.id, row.account_id, row.message_id, row.email, how)
-    if len({row.message_id for row in rows}) == 1 and len(rows) == 1:
+    if len(rows) == 1:
         row = rows[0]
-        return MatchedCopy(row.id, row.account_id, row.message_id, row.email, how)
+        return MatchedCopy(row.id, row.account_id, row.message_id, row.email, how, confirmed=False)
     return None

@@ -53,6 +53,7 @@ def explain_match(report: InboundReport, match: Match) -> dict[str, Any]:
             "recipient_id": copy.recipient_id,
             "email": copy.email,
             "how": copy.how,
+            "confirmed": copy.confirmed,
             "unsubscribe": match.unsubscribe,
         }
     )
@@ -78,9 +79,7 @@ def receive(
     report = parse_inbound(raw)
     now = datetime.now(UTC)
     with store.write() as conn:
-        match = match_report(conn, report, envelope_to, signer, our_domains)
-        if account_id is not None and match.copy is not None and match.copy.account_id != account_id:
-            match = Match(None)
+        match = match_report(conn, report, envelope_to, signer, our_domains, account_id)
         event_type = _record(conn, report, match, now) if match.copy is not None else None
         keep_raw = match.copy is None or (
             report.kind is InboundKind.REPLY and _keeps_replies(conn, match.copy.account_id)
@@ -131,7 +130,8 @@ def _record(conn: Connection, report: InboundReport, match: Match, now: datetime
             "source": report.format,
         }
         event_id = _event(conn, copy, EventType.COMPLAINED, now, data)
-        suppress(conn, copy.account_id, copy.email, SuppressionReason.COMPLAINT.value, now, event_id)
+        if copy.confirmed:
+            suppress(conn, copy.account_id, copy.email, SuppressionReason.COMPLAINT.value, now, event_id)
         return EventType.COMPLAINED
     if report.kind is InboundKind.REPLY:
         _event(conn, copy, EventType.REPLIED, now, {"from": report.from_address, "subject": report.subject})
@@ -159,7 +159,7 @@ def _bounce(conn: Connection, report: InboundReport, copy: MatchedCopy, now: dat
     detail = f"{data['bounce_class']} bounce ({data['reason']}): {data.get('diagnostic') or report.format}"
     set_status(conn, copy.recipient_id, RecipientStatus.BOUNCED.value, detail, now)
     event_id = _event(conn, copy, EventType.BOUNCED, now, data)
-    if bounce_class is not BounceClass.SOFT and reason not in _NOT_ABOUT_THE_ADDRESS:
+    if copy.confirmed and bounce_class is not BounceClass.SOFT and reason not in _NOT_ABOUT_THE_ADDRESS:
         suppress(conn, copy.account_id, copy.email, SuppressionReason.HARD_BOUNCE.value, now, event_id)
     return EventType.BOUNCED
 

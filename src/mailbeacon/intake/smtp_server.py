@@ -127,8 +127,11 @@ class IntakeHandler:
             return "452 4.5.3 Feedback mail and submissions go in separate transactions"
         if len(envelope.rcpt_tos) >= self.settings.smtp_max_recipients:
             return f"452 4.5.3 Too many recipients (at most {self.settings.smtp_max_recipients} per message)"
-        if "@" not in address or len(address) > 320:
-            return "553 5.1.3 Recipient address is not valid"
+        local, _, domain = address.rpartition("@")
+        if not local or not domain or len(local.encode()) > 64 or len(domain.encode()) > 255:
+            return (
+                "553 5.1.3 Recipient address is not valid (RFC 5321: local part up to 64, domain up to 255)"
+            )
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
@@ -138,19 +141,23 @@ class IntakeHandler:
         if not isinstance(raw, bytes):
             raw = str(raw).encode("utf-8", "surrogateescape")
         if envelope.rcpt_tos and all(self._is_ours(r) for r in envelope.rcpt_tos):
-            return self._inbound(envelope, raw)
+            return await asyncio.to_thread(self._inbound, envelope, raw)
         login = self._login(session)
         if login is None:  # cannot happen after handle_RCPT, but never relay on an assumption
             return "554 5.7.1 Relay access denied"
+        mail_from = str(envelope.mail_from or "")
         submitted = SubmissionEnvelope(
-            mail_from=str(envelope.mail_from or ""),
+            mail_from="" if mail_from == "<>" else mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
             client_ip=_ip(session),
             helo=str(session.host_name or ""),
             protocol=_protocol(session),
         )
         try:
-            created = accept_submission(
+            # Parsing, rewriting and the commit run beside the event loop, which keeps serving the other
+            # sessions (and, in the all-in-one server, tracking hits and deliveries) meanwhile.
+            created = await asyncio.to_thread(
+                accept_submission,
                 self.store,
                 login.account,
                 login.credential,
@@ -199,12 +206,15 @@ class LimitedSMTP(SMTP):
         self._counter = counter
         self._limit = limit
         self._counted = False
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._counter[0] >= self._limit and not self._counted:
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(b"421 4.7.0 Too many connections; try again later\r\n")
-            transport.close()
+            self._refused = True
+            write = getattr(transport, "write", None)  # uvloop's transports are not asyncio subclasses
+            if write is not None:
+                write(b"421 4.7.0 Too many connections; try again later\r\n")
+            transport.close()  # sends what was written, then closes
             return
         if not self._counted:
             self._counter[0] += 1
@@ -212,6 +222,8 @@ class LimitedSMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # aiosmtpd never saw this connection
         if self._counted:
             self._counter[0] -= 1
             self._counted = False

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime, getaddresses
 
-from mailbeacon.intake.options import parse_options
+from mailbeacon.intake.options import MessageOptions, parse_options
 from mailbeacon.messages.draft import Address
 from mailbeacon.messages.service import CreatedMessage, NewMessage, Sending, policy_for, store_message
 from mailbeacon.messages.threads import new_message_id
@@ -58,8 +58,8 @@ def accept_submission(
     headers: list[bytes] = [received_header(envelope, hostname, queue_id, now)]
     message_id = source.header("Message-ID")
     if not message_id:
-        sender_domain = envelope.mail_from.rpartition("@")[2] or hostname
-        message_id = new_message_id(f"x@{sender_domain}")
+        from_domain = _sender(source, envelope.mail_from).email.rpartition("@")[2]
+        message_id = new_message_id(f"x@{from_domain if '.' in from_domain else hostname}")
         headers.append(f"Message-ID: {message_id}\r\n".encode())
     line_ending = source.line_ending
     prefix = b"".join(headers)
@@ -69,6 +69,10 @@ def accept_submission(
     stored = prefix + raw
 
     options = parse_options(_option_headers(raw))
+    if not envelope.mail_from:
+        # A null sender marks a bounce or another automatic notice (RFC 5321 4.5.5): relayed as it is,
+        # never tracked, and sent on with a null sender so that it cannot bounce in turn.
+        options = MessageOptions(False, False, False, options.campaign, options.tags, options.metadata)
     policy = policy_for(
         account,
         server_base_url,

@@ -90,7 +90,8 @@ def claim_due(conn: Connection, owner: str, now: datetime, lease: timedelta, lim
     conn.execute(
         update(deliveries)
         .where(deliveries.c.recipient_id.in_(ids))
-        .values(lease_owner=owner, lease_until=now + lease)
+        # Counted when taken rather than when recorded: a copy that kills its worker still ages.
+        .values(lease_owner=owner, lease_until=now + lease, attempts=deliveries.c.attempts + 1)
     )
     return [
         QueuedCopy(
@@ -122,17 +123,6 @@ def release_leases(conn: Connection, owner: str) -> None:
     )
 
 
-def holds_lease(conn: Connection, owner: str, recipient_id: int, now: datetime) -> bool:
-    row = conn.execute(
-        select(deliveries.c.recipient_id).where(
-            deliveries.c.recipient_id == recipient_id,
-            deliveries.c.lease_owner == owner,
-            deliveries.c.lease_until >= now,
-        )
-    ).first()
-    return row is not None
-
-
 def finish(conn: Connection, owner: str, recipient_id: int) -> bool:
     """Take a copy off the queue (it reached a final status); False if the lease was lost."""
     result = conn.execute(
@@ -147,7 +137,6 @@ def retry_later(conn: Connection, owner: str, recipient_id: int, at: datetime, e
         .where(deliveries.c.recipient_id == recipient_id, deliveries.c.lease_owner == owner)
         .values(
             next_attempt_at=at,
-            attempts=deliveries.c.attempts + 1,
             lease_owner=None,
             lease_until=None,
             last_error=error[:2000],

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from mailbeacon.api.auth import AccountDep, ServicesDep
 from mailbeacon.api.cursors import decode_cursor, encode_cursor
 from mailbeacon.api.schemas import InboundOut, InboundPage, ResourceId
+from mailbeacon.api.services import Services
 from mailbeacon.inbound.recording import receive
 from mailbeacon.store.tables import inbound_messages
 
@@ -49,6 +51,10 @@ async def post_inbound(request: Request, account: AccountDep, services: Services
     """The body is the raw RFC 5322 message. It is matched only to copies of this account; anything else
     is kept in this account's inbox of unmatched mail."""
     raw = await request.body()
+    return await run_in_threadpool(_store_inbound, raw, account.id, services)
+
+
+def _store_inbound(raw: bytes, account_id: int, services: Services) -> InboundOut:
     if not raw.strip():
         raise HTTPException(422, "body: send the raw message (Content-Type: message/rfc822)")
     received = receive(
@@ -59,7 +65,7 @@ async def post_inbound(request: Request, account: AccountDep, services: Services
         envelope_to=[],
         signer=services.keyring.current_signer(),
         our_domains=[services.settings.resolved_bounce_domain()],
-        account_id=account.id,
+        account_id=account_id,
     )
     with services.store.read() as conn:
         row = conn.execute(select(inbound_messages).where(inbound_messages.c.id == received.inbound_id)).one()
