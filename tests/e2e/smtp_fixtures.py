@@ -63,10 +63,10 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def receiver() -> Iterator[Receiver]:
+def receiver(*, smtputf8: bool = True) -> Iterator[Receiver]:
     port = free_port()
     found = Receiver(port)
-    controller = Controller(found, hostname="127.0.0.1", port=port)
+    controller = Controller(found, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield found

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiosmtpd.smtp import Envelope
 
 from tests.e2e.conftest import init_account
@@ -126,3 +127,86 @@ def _signed_after_send(server: ServerProcess, key: str, sink: Any) -> bool:
     send(server, key, f"next{count}@example.org", sender="news@later.example")
     arrival = sink.wait_for(count + 1)[-1]
     return "d=later.example" in str(arrival.message["DKIM-Signature"] or "")
+
+
+def test_a_null_sender_notice_is_relayed_untracked_with_a_null_sender(
+    database_url: str, tmp_path: Path
+) -> None:
+    key = init_account(database_url, f"ops-{uuid.uuid4().hex[:6]}")
+    notice = (
+        "From: Mail Delivery System <MAILER-DAEMON@sender.example>\r\nTo: customer@example.org\r\n"
+        "Subject: Delivery report\r\nContent-Type: text/html\r\n\r\n"
+        '<p>See <a href="https://example.com/help">help</a></p>\r\n'
+    )
+    with receiver() as sink, relaying_server(database_url, tmp_path, sink.port) as server:
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+            client.starttls(context=unverified_tls())
+            client.login("u", key)
+            client.sendmail("<>", ["customer@example.org"], notice.encode())
+        arrival = sink.wait_for(1)[0]
+    assert arrival.mail_from in ("", "<>")
+    assert "https://example.com/help" in arrival.data.decode()
+    assert "/o/" not in arrival.data.decode()
+    assert arrival.message["List-Unsubscribe"] is None
+    assert "@sender.example>" in str(arrival.message["Message-ID"])
+
+
+def test_connections_over_the_limit_are_told_to_come_back(database_url: str, tmp_path: Path) -> None:
+    with (
+        receiver() as sink,
+        relaying_server(database_url, tmp_path, sink.port, MAILBEACON_SMTP_MAX_CONNECTIONS="2") as server,
+    ):
+        first = smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10)
+        second = smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10)
+        try:
+            with pytest.raises(smtplib.SMTPConnectError) as refused:
+                smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10)
+        finally:
+            first.quit()
+            second.quit()
+        # A freed slot is usable again.
+        wait_until(lambda: _greets(server.smtp_port), "a connection after the others closed")
+        log = server.log()
+    assert refused.value.smtp_code == 421
+    assert b"Too many connections" in refused.value.smtp_error
+    assert "Traceback" not in log
+
+
+def _greets(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+            return client.noop()[0] == 250
+    except smtplib.SMTPConnectError:
+        return False
+
+
+def test_an_internationalised_address_needs_smtputf8_at_the_next_hop(
+    database_url: str, tmp_path: Path
+) -> None:
+    key = init_account(database_url, f"ops-{uuid.uuid4().hex[:6]}")
+    mail = "From: news@sender.example\r\nTo: jörg@example.org\r\nSubject: Grüße\r\n\r\nHallo\r\n".encode()
+    with (
+        receiver(smtputf8=False) as old_sink,
+        relaying_server(database_url, tmp_path, old_sink.port) as server,
+    ):
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+            client.starttls(context=unverified_tls())
+            client.login("u", key)
+            client.sendmail("news@sender.example", ["jörg@example.org"], mail, mail_options=["SMTPUTF8"])
+
+        def bounced() -> list[dict[str, Any]]:
+            events = httpx.get(
+                f"{server.base_url}/v1/events", params={"type": "bounced"}, headers=auth(key)
+            ).json()["events"]
+            return [e for e in events if e["recipient"] == "jörg@example.org"]
+
+        found = wait_until(bounced, "a bounce")
+    assert found[0]["data"]["enhanced_code"] == "5.6.7"
+    assert old_sink.arrivals == []
+    with receiver(smtputf8=True) as sink, relaying_server(database_url, tmp_path / "2", sink.port) as server:
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+            client.starttls(context=unverified_tls())
+            client.login("u", key)
+            client.sendmail("news@sender.example", ["jörg@example.org"], mail, mail_options=["SMTPUTF8"])
+        arrival = sink.wait_for(1)[0]
+    assert arrival.rcpt_tos == ["jörg@example.org"]

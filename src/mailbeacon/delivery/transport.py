@@ -196,7 +196,7 @@ class SmtpTransport:
         if utf8 and not client.supports_extension("smtputf8"):
             # RFC 6531: an address that is not ASCII can only go to a server that takes SMTPUTF8.
             text = "5.6.7 the next hop does not support SMTPUTF8, which this address needs"
-            return Outcome("permanent", Reply(553, "5.6.7", text), hop, session.tls, "mail")
+            return Outcome("permanent", Reply(553, "5.6.7", text), hop, session.tls, "smtputf8")
         options = ["SMTPUTF8"] if utf8 else []
         if client.supports_extension("8bitmime") and _has_8bit(data):
             options.append("BODY=8BITMIME")
