@@ -24,7 +24,7 @@ from mailbeacon.intake.submission import Envelope as SubmissionEnvelope
 from mailbeacon.intake.submission import accept_submission
 from mailbeacon.rewrite.mime import MimeError
 from mailbeacon.store import Store
-from mailbeacon.store.accounts import get_account
+from mailbeacon.store.accounts import Account, get_account
 from mailbeacon.store.smtp_access import (
     SmtpLogin,
     TrustedNetwork,
@@ -63,6 +63,7 @@ class IntakeHandler:
         self.bounce_domain = settings.resolved_bounce_domain()
         self.stats = IntakeStats()
         self._networks: list[TrustedNetwork] = []
+        self._accounts: dict[int, tuple[float, Account | None]] = {}
         self._networks_read = 0.0
 
     # --- who ---------------------------------------------------------------------------------
@@ -98,8 +99,13 @@ class IntakeHandler:
         account_id = self._trusted_account(session)
         if account_id is None:
             return None
-        with self.store.read() as conn:
-            account = get_account(conn, account_id)
+        # Read with the trusted networks, as often: not once per RCPT and DATA.
+        cached = self._accounts.get(account_id)
+        if cached is None or cached[0] != self._networks_read:
+            with self.store.read() as conn:
+                cached = (self._networks_read, get_account(conn, account_id))
+            self._accounts[account_id] = cached
+        account = cached[1]
         return None if account is None else SmtpLogin(account, None)
 
     def _is_ours(self, address: str) -> bool:

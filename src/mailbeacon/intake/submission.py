@@ -121,8 +121,21 @@ def _unique(addresses: tuple[str, ...]) -> list[str]:
 
 def _option_headers(raw: bytes) -> list[tuple[str, str]]:
     """The top-level X-Mailbeacon-* headers, unfolded and decoded."""
-    parsed = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+    if b"x-mailbeacon-" not in raw[:_HEADER_SCAN].lower():
+        return []  # the common case, answered without parsing anything
+    parsed = BytesHeaderParser(policy=email.policy.default).parsebytes(_header_block(raw))
     return [(name, str(value)) for name, value in parsed.items() if name.lower().startswith("x-mailbeacon-")]
+
+
+_HEADER_SCAN = 256 * 1024
+
+
+def _header_block(raw: bytes) -> bytes:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        end = raw.find(separator)
+        if end >= 0:
+            return raw[: end + len(separator)]
+    return raw
 
 
 def _display_names(source: MimeSource) -> dict[str, str]:

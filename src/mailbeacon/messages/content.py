@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mailbeacon.messages.urls import TrackingUrls
 from mailbeacon.rewrite import ScanResult, SkippedLink, TrackingPolicy, scan_html, scan_text
@@ -59,6 +62,32 @@ def prepare_content(html: str | None, text: str | None, policy: TrackingPolicy) 
     if text_scan is not None:
         skipped += _skipped("text", text_scan.skipped)
     return PreparedContent(html_scan, text_scan, links, tuple(skipped))
+
+
+PreparedKey = tuple[int, str | None, str | None, str]
+_PREPARED: OrderedDict[PreparedKey, PreparedContent] = OrderedDict()
+_PREPARED_LIMIT = 256
+
+
+def prepared_key(
+    message_id: int, html: str | None, text: str | None, policy: Mapping[str, Any]
+) -> PreparedKey:
+    return (message_id, html, text, json.dumps(policy, sort_keys=True))
+
+
+def remember_prepared(key: PreparedKey, content: PreparedContent) -> None:
+    """Keep a scan for this process's later renders of the same message (its delivery, say)."""
+    _PREPARED[key] = content
+    _PREPARED.move_to_end(key)
+    if len(_PREPARED) > _PREPARED_LIMIT:
+        _PREPARED.popitem(last=False)
+
+
+def recall_prepared(key: PreparedKey) -> PreparedContent | None:
+    found = _PREPARED.get(key)
+    if found is not None:
+        _PREPARED.move_to_end(key)
+    return found
 
 
 @dataclass(frozen=True)

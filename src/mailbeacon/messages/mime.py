@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
@@ -10,7 +9,14 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from functools import lru_cache
 
-from mailbeacon.messages.content import Personaliser, PreparedContent, prepare_content
+from mailbeacon.messages.content import (
+    Personaliser,
+    PreparedContent,
+    prepare_content,
+    prepared_key,
+    recall_prepared,
+    remember_prepared,
+)
 from mailbeacon.messages.service import rewrite_policy
 from mailbeacon.messages.urls import TrackingUrls
 from mailbeacon.rewrite.mime import MimeSource
@@ -21,14 +27,14 @@ from mailbeacon.store.messages import StoredMessage, StoredRecipient
 STRIPPED_HEADERS = ("X-Mailbeacon-*", "Bcc")
 
 
-@lru_cache(maxsize=32)
-def _prepared(message_id: int, html: str | None, text: str | None, policy_json: str) -> PreparedContent:
-    # Scanning is deterministic, so the stored policy rebuilds exactly the link positions stored at creation.
-    return prepare_content(html, text, rewrite_policy(json.loads(policy_json)))
-
-
 def prepared_content(message: StoredMessage) -> PreparedContent:
-    return _prepared(message.id, message.html, message.text, json.dumps(message.policy, sort_keys=True))
+    # Scanning is deterministic, so the stored policy rebuilds exactly the link positions stored at creation.
+    key = prepared_key(message.id, message.html, message.text, message.policy)
+    found = recall_prepared(key)
+    if found is None:
+        found = prepare_content(message.html, message.text, rewrite_policy(message.policy))
+        remember_prepared(key, found)
+    return found
 
 
 @lru_cache(maxsize=64)

@@ -8,7 +8,7 @@ from typing import Any
 
 from mailbeacon.delivery.queue import CopyToSend, queue_copies
 from mailbeacon.events import RecipientStatus
-from mailbeacon.messages.content import PreparedContent, prepare_content
+from mailbeacon.messages.content import PreparedContent, prepare_content, prepared_key, remember_prepared
 from mailbeacon.messages.draft import Address, MessageDraft, validate_draft
 from mailbeacon.messages.threads import message_ids_in, new_message_id, thread_root
 from mailbeacon.messages.urls import host_of
@@ -210,6 +210,7 @@ def store_message(store: Store, new: NewMessage, *, sending: Sending | None = No
                 for rid, r in zip(ids, new.recipients, strict=True)
             ]
             queue_copies(conn, new.account.id, message_id, copies, now, sending.max_age)
+    remember_prepared(prepared_key(message_id, new.html, new.text, new.policy), content)
     recipients = tuple(
         CreatedRecipient(rid, r.email, r.name, r.email.lower() in suppressed)
         for rid, r in zip(ids, new.recipients, strict=True)
