@@ -14,6 +14,7 @@ from mailbeacon.delivery.transport import SmtpTransport
 from mailbeacon.delivery.worker import DeliveryWorker, RetryPolicy, WorkerLimits
 from mailbeacon.intake.smtp_server import IntakeHandler, start_smtp_server
 from mailbeacon.store import Store
+from mailbeacon.store.batch import BatchWriter
 from mailbeacon.tracking.keyring import Keyring
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class MailRoles:
         self.worker: DeliveryWorker | None = None
         self.intake: IntakeHandler | None = None
         self._server: asyncio.Server | None = None
+        self.writer = BatchWriter(store)
 
     @property
     def enabled(self) -> bool:
@@ -34,6 +36,9 @@ class MailRoles:
 
     async def start(self) -> None:
         settings = self.settings
+        if not self.enabled:
+            return
+        self.writer.start()
         # aiosmtpd logs every command at INFO (AUTH lines included) and warns about its own deprecations.
         logging.getLogger("mail.log").setLevel(max(logging.ERROR, logging.getLogger().level))
         if "worker" in settings.roles:
@@ -58,6 +63,7 @@ class MailRoles:
                     poll_s=settings.delivery_poll_s,
                 ),
                 retry=RetryPolicy(settings.delivery_retry_initial_s, settings.delivery_retry_max_s),
+                writer=self.writer,
             )
             self.worker.start()
         if "smtp" in settings.roles:
@@ -67,6 +73,7 @@ class MailRoles:
                 settings,
                 self.keyring.current_signer,
                 on_queued=worker.wake if worker is not None else _nothing,
+                writer=self.writer,
             )
             self._server = await start_smtp_server(self.intake, settings)
             log.info("SMTP listening on %s:%d", settings.resolved_smtp_host(), settings.smtp_port)
@@ -78,6 +85,7 @@ class MailRoles:
             await self._server.wait_closed()
         if self.worker is not None:
             await self.worker.stop()
+        await asyncio.to_thread(self.writer.stop)
 
 
 def _nothing() -> None:

@@ -19,12 +19,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Connection
+
 from mailbeacon.delivery.compose import Composer, OutgoingCopy
 from mailbeacon.delivery.mx import DnsFailure
 from mailbeacon.delivery.outcomes import LeaseLost, record_outcome
 from mailbeacon.delivery.routing import Router
 from mailbeacon.delivery.transport import Outcome, Reply, SmtpTransport, Verdict
 from mailbeacon.store import Store
+from mailbeacon.store.batch import BatchWriter
 from mailbeacon.store.deliveries import QueuedCopy, claim_due, release_leases, renew_leases
 from mailbeacon.store.messages import get_message, get_recipient, list_links
 from mailbeacon.store.suppressions import suppressed_among
@@ -61,8 +64,10 @@ class DeliveryWorker:
         *,
         limits: WorkerLimits,
         retry: RetryPolicy,
+        writer: BatchWriter,
     ) -> None:
         self.store = store
+        self.writer = writer
         self.composer = composer
         self.router = router
         self.transport = transport
@@ -120,7 +125,7 @@ class DeliveryWorker:
             claimed: list[QueuedCopy] = []
             if free > 0:
                 try:
-                    claimed = await asyncio.to_thread(self._claim, free)
+                    claimed = await self.writer.run(functools.partial(self._claim, limit=free))
                 except Exception:
                     log.exception("could not lease copies from the delivery queue; trying again")
             for copy in claimed:
@@ -138,10 +143,9 @@ class DeliveryWorker:
         self._inflight.pop(recipient_id, None)
         self._wake.set()
 
-    def _claim(self, limit: int) -> list[QueuedCopy]:
+    def _claim(self, conn: Connection, limit: int) -> list[QueuedCopy]:
         now = datetime.now(UTC)
-        with self.store.write() as conn:
-            return claim_due(conn, self.owner, now, timedelta(seconds=self.limits.lease_s), limit)
+        return claim_due(conn, self.owner, now, timedelta(seconds=self.limits.lease_s), limit)
 
     async def _renew_leases(self) -> None:
         while True:
@@ -181,16 +185,18 @@ class DeliveryWorker:
             duration_ms = int((time.monotonic() - clock) * 1000)
             retry_at = datetime.now(UTC) + self.retry.delay(copy.attempts)
             try:
-                await asyncio.to_thread(
-                    self._record,
-                    copy,
-                    outcome,
-                    failure,
-                    suppressed,
-                    final,
-                    started,
-                    duration_ms,
-                    retry_at,
+                await self.writer.run(
+                    functools.partial(
+                        self._record,
+                        copy=copy,
+                        outcome=outcome,
+                        failure=failure,
+                        suppressed=suppressed,
+                        final=final,
+                        started=started,
+                        duration_ms=duration_ms,
+                        retry_at=retry_at,
+                    )
                 )
             except LeaseLost:
                 log.warning("copy %d: its lease ran out before the outcome was recorded", copy.recipient_id)
@@ -203,6 +209,7 @@ class DeliveryWorker:
 
     def _record(
         self,
+        conn: Connection,
         copy: QueuedCopy,
         outcome: Outcome | None,
         failure: str | None,
@@ -212,19 +219,18 @@ class DeliveryWorker:
         duration_ms: int,
         retry_at: datetime,
     ) -> None:
-        with self.store.write() as conn:
-            record_outcome(
-                conn,
-                self.owner,
-                copy,
-                outcome,
-                failure,
-                suppressed=suppressed,
-                final=final,
-                started=started,
-                duration_ms=duration_ms,
-                retry_at=retry_at,
-            )
+        record_outcome(
+            conn,
+            self.owner,
+            copy,
+            outcome,
+            failure,
+            suppressed=suppressed,
+            final=final,
+            started=started,
+            duration_ms=duration_ms,
+            retry_at=retry_at,
+        )
 
     async def _send_safely(self, copy: QueuedCopy, outgoing: OutgoingCopy) -> tuple[Outcome, bool]:
         """Whatever goes wrong while sending ends as a logged, temporary outcome: a copy must never

@@ -7,6 +7,7 @@ bounce domain. Never an open relay: mail for anyone else from anyone unauthentic
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -21,10 +22,12 @@ from mailbeacon.config import Settings
 from mailbeacon.inbound.recording import receive
 from mailbeacon.intake.options import OptionError
 from mailbeacon.intake.submission import Envelope as SubmissionEnvelope
-from mailbeacon.intake.submission import accept_submission
+from mailbeacon.intake.submission import prepare_submission
+from mailbeacon.messages.service import Sending, write_message
 from mailbeacon.rewrite.mime import MimeError
 from mailbeacon.store import Store
 from mailbeacon.store.accounts import Account, get_account
+from mailbeacon.store.batch import BatchWriter
 from mailbeacon.store.smtp_access import (
     SmtpLogin,
     TrustedNetwork,
@@ -55,8 +58,10 @@ class IntakeHandler:
         settings: Settings,
         signer: Callable[[], TokenSigner],
         on_queued: Callable[[], None],
+        writer: BatchWriter,
     ) -> None:
         self.store = store
+        self.writer = writer
         self.settings = settings
         self.signer = signer
         self.on_queued = on_queued
@@ -162,16 +167,19 @@ class IntakeHandler:
         try:
             # Parsing, rewriting and the commit run beside the event loop, which keeps serving the other
             # sessions (and, in the all-in-one server, tracking hits and deliveries) meanwhile.
-            created = await asyncio.to_thread(
-                accept_submission,
-                self.store,
+            prepared = await asyncio.to_thread(
+                prepare_submission,
                 login.account,
                 login.credential,
                 submitted,
                 raw,
                 hostname=self.settings.smtp_hostname,
                 server_base_url=self.settings.resolved_public_base_url(),
-                max_age=timedelta(seconds=self.settings.delivery_max_age_s),
+            )
+            sending = Sending(timedelta(seconds=self.settings.delivery_max_age_s))
+            # Committed together with whatever else this process is writing right now (group commit).
+            created = await self.writer.run(
+                functools.partial(write_message, prepared=prepared, sending=sending)
             )
         except MimeError as exc:
             self.stats.refused += 1

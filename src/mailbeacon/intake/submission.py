@@ -10,7 +10,15 @@ from email.utils import format_datetime, getaddresses
 
 from mailbeacon.intake.options import MessageOptions, parse_options
 from mailbeacon.messages.draft import Address
-from mailbeacon.messages.service import CreatedMessage, NewMessage, Sending, policy_for, store_message
+from mailbeacon.messages.service import (
+    CreatedMessage,
+    NewMessage,
+    PreparedMessage,
+    Sending,
+    policy_for,
+    prepare_message,
+    write_message,
+)
 from mailbeacon.messages.threads import new_message_id
 from mailbeacon.rewrite.mime import MimeSource
 from mailbeacon.store import Store
@@ -47,7 +55,25 @@ def accept_submission(
     server_base_url: str,
     max_age: timedelta,
 ) -> CreatedMessage:
-    """Store the message and queue a copy per envelope recipient; raises MimeError / OptionError.
+    """Store the message and queue a copy per envelope recipient; raises MimeError / OptionError."""
+    prepared = prepare_submission(
+        account, credential, envelope, raw, hostname=hostname, server_base_url=server_base_url
+    )
+    with store.write() as conn:
+        return write_message(conn, prepared, Sending(max_age))
+
+
+def prepare_submission(
+    account: Account,
+    credential: SmtpCredential | None,
+    envelope: Envelope,
+    raw: bytes,
+    *,
+    hostname: str,
+    server_base_url: str,
+) -> PreparedMessage:
+    """Everything but the writing: parse, read the options, scan the bodies. Raises MimeError /
+    OptionError for a message that cannot be taken.
 
     The stored MIME is what was received plus a Received line (and a Message-ID when the sender gave
     none, so every copy and any reply to it can be matched); everything else stays byte for byte.
@@ -105,7 +131,7 @@ def accept_submission(
         smtp_credential_id=credential.id if credential else None,
         own_id_per_copy=False,
     )
-    return store_message(store, new, sending=Sending(max_age))
+    return prepare_message(new)
 
 
 def _pick(*choices: bool | None) -> bool | None:

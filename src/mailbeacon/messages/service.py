@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from mailbeacon.delivery.queue import CopyToSend, queue_copies
 from mailbeacon.events import RecipientStatus
 from mailbeacon.messages.content import PreparedContent, prepare_content, prepared_key, remember_prepared
@@ -147,69 +149,92 @@ def create_message(
     return store_message(store, new, sending=sending)
 
 
-def store_message(store: Store, new: NewMessage, *, sending: Sending | None = None) -> CreatedMessage:
-    """Scan the bodies once and store the message, its copies, its links (and queue rows) in one go."""
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A message scanned and given its ids, ready to be written (the CPU half of storing it)."""
+
+    new: NewMessage
+    content: PreparedContent
+    message_id_header: str
+    copy_ids: tuple[str, ...]
+    created_at: datetime
+
+
+def prepare_message(new: NewMessage) -> PreparedMessage:
     content = prepare_content(new.html, new.text, rewrite_policy(new.policy))
     given_id = message_ids_in(new.message_id_header)
     message_id_header = given_id[0] if given_id else new_message_id(new.sender.email)
-    now = datetime.now(UTC)
     if len(new.recipients) == 1 or not new.own_id_per_copy:
         copy_ids = [message_id_header] * len(new.recipients)
     else:
         copy_ids = [new_message_id(new.sender.email) for _ in new.recipients]
-    fresh = RecipientStatus.QUEUED if sending else RecipientStatus.CREATED
+    return PreparedMessage(new, content, message_id_header, tuple(copy_ids), datetime.now(UTC))
+
+
+def store_message(store: Store, new: NewMessage, *, sending: Sending | None = None) -> CreatedMessage:
+    """Scan the bodies once and store the message, its copies, its links (and queue rows) in one go."""
+    prepared = prepare_message(new)
     with store.write() as conn:
-        suppressed = suppressed_among(conn, new.account.id, [r.email for r in new.recipients])
-        message_id = insert_message(
-            conn,
-            {
-                "account_id": new.account.id,
-                "created_at": now,
-                "from_email": new.sender.email,
-                "from_name": new.sender.name,
-                "subject": new.subject,
-                "campaign": new.campaign,
-                "tags": list(new.tags),
-                "metadata": new.metadata,
-                "headers": new.headers,
-                "html": new.html,
-                "text": new.text,
-                "track_opens": new.policy["track_opens"],
-                "track_clicks": new.policy["track_clicks"],
-                "track_unsubscribes": new.policy["track_unsubscribes"],
-                "policy": new.policy,
-                "message_id_header": message_id_header,
-                "in_reply_to": new.in_reply_to,
-                "thread_id": thread_root(message_id_header, new.in_reply_to, new.references),
-                "origin": new.origin,
-                "source_mime": new.source_mime,
-                "envelope_from": new.envelope_from,
-                "smtp_credential_id": new.smtp_credential_id,
-            },
+        return write_message(conn, prepared, sending)
+
+
+def write_message(conn: Connection, prepared: PreparedMessage, sending: Sending | None) -> CreatedMessage:
+    """The message, its copies, its links and queue rows, inside the caller's transaction."""
+    new, content, now = prepared.new, prepared.content, prepared.created_at
+    message_id_header = prepared.message_id_header
+    fresh = RecipientStatus.QUEUED if sending else RecipientStatus.CREATED
+    suppressed = suppressed_among(conn, new.account.id, [r.email for r in new.recipients])
+    message_id = insert_message(
+        conn,
+        {
+            "account_id": new.account.id,
+            "created_at": now,
+            "from_email": new.sender.email,
+            "from_name": new.sender.name,
+            "subject": new.subject,
+            "campaign": new.campaign,
+            "tags": list(new.tags),
+            "metadata": new.metadata,
+            "headers": new.headers,
+            "html": new.html,
+            "text": new.text,
+            "track_opens": new.policy["track_opens"],
+            "track_clicks": new.policy["track_clicks"],
+            "track_unsubscribes": new.policy["track_unsubscribes"],
+            "policy": new.policy,
+            "message_id_header": message_id_header,
+            "in_reply_to": new.in_reply_to,
+            "thread_id": thread_root(message_id_header, new.in_reply_to, new.references),
+            "origin": new.origin,
+            "source_mime": new.source_mime,
+            "envelope_from": new.envelope_from,
+            "smtp_credential_id": new.smtp_credential_id,
+        },
+    )
+    rows = [
+        NewRecipient(
+            r.email,
+            r.name,
+            RecipientStatus.DROPPED if r.email.lower() in suppressed else fresh,
+            copy_id,
+            f"suppressed: {suppressed[r.email.lower()]}" if r.email.lower() in suppressed else None,
         )
-        rows = [
-            NewRecipient(
-                r.email,
-                r.name,
-                RecipientStatus.DROPPED if r.email.lower() in suppressed else fresh,
-                copy_id,
-                f"suppressed: {suppressed[r.email.lower()]}" if r.email.lower() in suppressed else None,
-            )
-            for r, copy_id in zip(new.recipients, copy_ids, strict=True)
+        for r, copy_id in zip(new.recipients, prepared.copy_ids, strict=True)
+    ]
+    ids = insert_recipients(conn, new.account.id, message_id, rows, now)
+    insert_links(
+        conn,
+        new.account.id,
+        message_id,
+        [(link.position, link.url, link.occurrences) for link in content.links],
+    )
+    if sending is not None:
+        copies = [
+            CopyToSend(rid, r.email, suppressed.get(r.email.lower()))
+            for rid, r in zip(ids, new.recipients, strict=True)
         ]
-        ids = insert_recipients(conn, new.account.id, message_id, rows, now)
-        insert_links(
-            conn,
-            new.account.id,
-            message_id,
-            [(link.position, link.url, link.occurrences) for link in content.links],
-        )
-        if sending is not None:
-            copies = [
-                CopyToSend(rid, r.email, suppressed.get(r.email.lower()))
-                for rid, r in zip(ids, new.recipients, strict=True)
-            ]
-            queue_copies(conn, new.account.id, message_id, copies, now, sending.max_age)
+        queue_copies(conn, new.account.id, message_id, copies, now, sending.max_age)
+    # Should the transaction roll back, the key (which holds the bodies) still names this content.
     remember_prepared(prepared_key(message_id, new.html, new.text, new.policy), content)
     recipients = tuple(
         CreatedRecipient(rid, r.email, r.name, r.email.lower() in suppressed)
