@@ -125,7 +125,10 @@ class DeliveryWorker:
             claimed: list[QueuedCopy] = []
             if free > 0:
                 try:
-                    claimed = await self.writer.run(functools.partial(self._claim, limit=free))
+                    # Domains already at their limit are left for later, so that one big campaign to
+                    # one domain does not take every slot while other domains' mail waits.
+                    busy = [domain for domain, slots in self._domains.items() if slots.locked()]
+                    claimed = await self.writer.run(functools.partial(self._claim, limit=free, busy=busy))
                 except Exception:
                     log.exception("could not lease copies from the delivery queue; trying again")
             for copy in claimed:
@@ -143,9 +146,9 @@ class DeliveryWorker:
         self._inflight.pop(recipient_id, None)
         self._wake.set()
 
-    def _claim(self, conn: Connection, limit: int) -> list[QueuedCopy]:
+    def _claim(self, conn: Connection, limit: int, busy: list[str]) -> list[QueuedCopy]:
         now = datetime.now(UTC)
-        return claim_due(conn, self.owner, now, timedelta(seconds=self.limits.lease_s), limit)
+        return claim_due(conn, self.owner, now, timedelta(seconds=self.limits.lease_s), limit, busy)
 
     async def _renew_leases(self) -> None:
         while True:

@@ -66,7 +66,14 @@ def enqueue(
     )
 
 
-def claim_due(conn: Connection, owner: str, now: datetime, lease: timedelta, limit: int) -> list[QueuedCopy]:
+def claim_due(
+    conn: Connection,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    exclude_domains: Sequence[str] = (),
+) -> list[QueuedCopy]:
     """Lease up to ``limit`` due copies to ``owner``. Call inside a write transaction.
 
     On PostgreSQL the rows are locked with SKIP LOCKED, so workers on other hosts claiming at the same
@@ -81,6 +88,8 @@ def claim_due(conn: Connection, owner: str, now: datetime, lease: timedelta, lim
         .order_by(deliveries.c.next_attempt_at, deliveries.c.recipient_id)
         .limit(limit)
     )
+    if exclude_domains:
+        due = due.where(deliveries.c.domain.not_in(sorted(exclude_domains)[:500]))
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = conn.execute(due).all()
