@@ -58,3 +58,16 @@ def test_empty_body_is_refused(client: TestClient, account: KeyedAccount) -> Non
     response = client.post("/v1/inbound", content=b"  ", headers=account.auth)
     assert response.status_code == 422
     assert "raw message" in response.text
+
+
+def test_unmatched_mail_over_the_limit_is_explained_but_not_kept(
+    client: TestClient, account: KeyedAccount
+) -> None:
+    big = b"From: someone@example.net\r\nSubject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 2200
+    posted = post(client, account, big)
+    assert posted["matched"] is False
+    assert posted["has_raw"] is False
+    explanation = posted["explanation"]
+    assert isinstance(explanation, dict)
+    assert explanation["not_kept"] == "larger than 2097152 bytes"
+    assert posted["size"] == len(big)

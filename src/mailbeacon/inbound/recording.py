@@ -27,6 +27,8 @@ from mailbeacon.store.suppressions import suppress
 from mailbeacon.store.tables import accounts, inbound_messages, recipients
 from mailbeacon.tokens import TokenSigner
 
+KEEP_RAW_LIMIT = 2 * 1024 * 1024
+
 # Not about the address (see delivery/outcomes.py): these hard bounces do not suppress it.
 _NOT_ABOUT_THE_ADDRESS = frozenset({BounceReason.BLOCKED, BounceReason.POLICY})
 # An asynchronous bounce or delay is news only for copies not known to have reached anyone yet...
@@ -84,6 +86,11 @@ def receive(
         keep_raw = match.copy is None or (
             report.kind is InboundKind.REPLY and _keeps_replies(conn, match.copy.account_id)
         )
+        explanation = explain_match(report, match)
+        if keep_raw and len(raw) > KEEP_RAW_LIMIT:
+            # Anyone on the Internet can mail the bounce domain: big mail is explained, not kept.
+            keep_raw = False
+            explanation["not_kept"] = f"larger than {KEEP_RAW_LIMIT} bytes"
         inbound_id = conn.execute(
             insert(inbound_messages)
             .values(
@@ -97,7 +104,7 @@ def receive(
                 from_address=(report.from_address or "")[:320] or None,
                 subject=report.subject[:2000] if report.subject else None,
                 size=len(raw),
-                explanation=explain_match(report, match),
+                explanation=explanation,
                 raw=raw if keep_raw else None,
             )
             .returning(inbound_messages.c.id)
