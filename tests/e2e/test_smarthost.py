@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -34,10 +35,13 @@ class Upstream(Receiver):
 
 
 @contextlib.contextmanager
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    cert, key = make_self_signed("smarthost.test", tmp_path / "upstream-tls")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key))
+def upstream(tmp_path: Path, *, tls: bool = True) -> Iterator[Upstream]:
+    """A submission server; without ``tls`` it offers AUTH in the clear (as a stripped STARTTLS would)."""
+    context: ssl.SSLContext | None = None
+    if tls:
+        cert, key = make_self_signed("smarthost.test", tmp_path / "upstream-tls")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(cert), str(key))
     port = free_port()
     found = Upstream(port)
     found.logins = []
@@ -46,8 +50,9 @@ def upstream(tmp_path: Path) -> Iterator[Upstream]:
         hostname="127.0.0.1",
         port=port,
         tls_context=context,
-        require_starttls=True,
+        require_starttls=tls,
         auth_required=True,
+        auth_require_tls=tls,
         authenticator=found.authenticate,
     )
     controller.start()
@@ -125,4 +130,26 @@ def test_an_unverifiable_smarthost_certificate_defers(database_url: str, tmp_pat
     assert found[0]["outcome"] == "deferred"
     assert "starttls" in found[0]["reply"]
     assert "certificate" in found[0]["reply"].lower()
+    assert smarthost.arrivals == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # that server is the point
+def test_the_password_never_goes_out_without_the_tls_asked_for(database_url: str, tmp_path: Path) -> None:
+    key = init_account(database_url, f"smarthost-{uuid.uuid4().hex[:6]}")
+    with (
+        upstream(tmp_path, tls=False) as smarthost,
+        relaying_server(
+            database_url,
+            tmp_path,
+            smarthost.port,
+            MAILBEACON_SMARTHOST_TLS="opportunistic",
+            MAILBEACON_SMARTHOST_USERNAME=USER,
+            MAILBEACON_SMARTHOST_PASSWORD=PASSWORD,
+        ) as server,
+    ):
+        created = send(server.base_url, key, "customer@example.org")
+        found = wait_until(lambda: attempts(server.base_url, key, created), "an attempt")
+    assert found[0]["outcome"] == "deferred"
+    assert "without TLS" in found[0]["reply"]
+    assert smarthost.logins == []
     assert smarthost.arrivals == []

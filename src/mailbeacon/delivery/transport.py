@@ -172,6 +172,11 @@ class SmtpTransport:
                     raise _Failed("starttls", Reply(None, None, "the server does not offer STARTTLS"), False)
             if self.auth is not None:
                 stage = "auth"
+                if not secured and tls.mode != "none":
+                    # TLS was asked for but not had (STARTTLS missing or stripped): the password
+                    # stays home. Only smarthost_tls=none sends it in the clear, as configured.
+                    text = "refusing to send the smarthost password without TLS"
+                    raise _Failed("auth", Reply(None, None, text), False)
                 await client.login(*self.auth)
         except _Failed:
             client.close()
