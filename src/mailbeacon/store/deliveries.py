@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert, or_, select, update
 
 from mailbeacon.store.tables import deliveries, delivery_attempts, recipients
 
@@ -49,7 +51,7 @@ def enqueue(
     if not copies:
         return
     conn.execute(
-        insert(deliveries),
+        _ENQUEUE,
         [
             {
                 "recipient_id": recipient_id,
@@ -66,6 +68,34 @@ def enqueue(
     )
 
 
+@functools.cache
+def _due_query(dialect: str, excluding: bool) -> Select[Any]:
+    due = (
+        select(deliveries)
+        .where(
+            deliveries.c.next_attempt_at <= bindparam("now"),
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < bindparam("now")),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.recipient_id)
+        .limit(bindparam("limit"))
+    )
+    if excluding:
+        due = due.where(deliveries.c.domain.not_in(bindparam("busy", expanding=True)))
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    return due
+
+
+_LEASE = (
+    update(deliveries)
+    .where(deliveries.c.recipient_id.in_(bindparam("ids", expanding=True)))
+    # Counted when taken rather than when recorded: a copy that kills its worker still ages.
+    .values(
+        lease_owner=bindparam("owner"), lease_until=bindparam("until"), attempts=deliveries.c.attempts + 1
+    )
+)
+
+
 def claim_due(
     conn: Connection,
     owner: str,
@@ -79,29 +109,14 @@ def claim_due(
     On PostgreSQL the rows are locked with SKIP LOCKED, so workers on other hosts claiming at the same
     moment take other rows; SQLite's write lock (BEGIN IMMEDIATE) serialises claims on one machine.
     """
-    due = (
-        select(deliveries)
-        .where(
-            deliveries.c.next_attempt_at <= now,
-            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-        )
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.recipient_id)
-        .limit(limit)
-    )
+    params: dict[str, object] = {"now": now, "limit": limit}
     if exclude_domains:
-        due = due.where(deliveries.c.domain.not_in(sorted(exclude_domains)[:500]))
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    rows = conn.execute(due).all()
+        params["busy"] = sorted(exclude_domains)[:500]
+    rows = conn.execute(_due_query(conn.dialect.name, bool(exclude_domains)), params).all()
     if not rows:
         return []
     ids = [row.recipient_id for row in rows]
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.recipient_id.in_(ids))
-        # Counted when taken rather than when recorded: a copy that kills its worker still ages.
-        .values(lease_owner=owner, lease_until=now + lease, attempts=deliveries.c.attempts + 1)
-    )
+    conn.execute(_LEASE, {"ids": ids, "owner": owner, "until": now + lease})
     return [
         QueuedCopy(
             row.recipient_id,
@@ -132,24 +147,38 @@ def release_leases(conn: Connection, owner: str) -> None:
     )
 
 
+# Every delivery runs these: built once (see store/messages.py).
+_FINISH = delete(deliveries).where(
+    deliveries.c.recipient_id == bindparam("rid"), deliveries.c.lease_owner == bindparam("owner")
+)
+_RETRY_LATER = (
+    update(deliveries)
+    .where(deliveries.c.recipient_id == bindparam("rid"), deliveries.c.lease_owner == bindparam("owner"))
+    .values(
+        next_attempt_at=bindparam("at"),
+        lease_owner=None,
+        lease_until=None,
+        last_error=bindparam("error"),
+    )
+)
+_SET_STATUS = (
+    update(recipients)
+    .where(recipients.c.id == bindparam("rid"))
+    .values(status=bindparam("status"), status_detail=bindparam("detail"), updated_at=bindparam("now"))
+)
+_RECORD_ATTEMPT = insert(delivery_attempts)
+_ENQUEUE = insert(deliveries)
+
+
 def finish(conn: Connection, owner: str, recipient_id: int) -> bool:
     """Take a copy off the queue (it reached a final status); False if the lease was lost."""
-    result = conn.execute(
-        delete(deliveries).where(deliveries.c.recipient_id == recipient_id, deliveries.c.lease_owner == owner)
-    )
+    result = conn.execute(_FINISH, {"rid": recipient_id, "owner": owner})
     return result.rowcount == 1
 
 
 def retry_later(conn: Connection, owner: str, recipient_id: int, at: datetime, error: str) -> bool:
     result = conn.execute(
-        update(deliveries)
-        .where(deliveries.c.recipient_id == recipient_id, deliveries.c.lease_owner == owner)
-        .values(
-            next_attempt_at=at,
-            lease_owner=None,
-            lease_until=None,
-            last_error=error[:2000],
-        )
+        _RETRY_LATER, {"rid": recipient_id, "owner": owner, "at": at, "error": error[:2000]}
     )
     return result.rowcount == 1
 
@@ -173,21 +202,22 @@ def queue_size(conn: Connection) -> int:
 
 def record_attempt(conn: Connection, attempt: Attempt) -> None:
     conn.execute(
-        insert(delivery_attempts).values(
-            account_id=attempt.account_id,
-            message_id=attempt.message_id,
-            recipient_id=attempt.recipient_id,
-            started_at=attempt.started_at,
-            duration_ms=attempt.duration_ms,
-            outcome=attempt.outcome,
-            host=attempt.host,
-            ip=attempt.ip,
-            port=attempt.port,
-            tls=attempt.tls,
-            code=attempt.code,
-            enhanced_code=attempt.enhanced_code,
-            reply=attempt.reply[:4000] if attempt.reply else None,
-        )
+        _RECORD_ATTEMPT,
+        {
+            "account_id": attempt.account_id,
+            "message_id": attempt.message_id,
+            "recipient_id": attempt.recipient_id,
+            "started_at": attempt.started_at,
+            "duration_ms": attempt.duration_ms,
+            "outcome": attempt.outcome,
+            "host": attempt.host,
+            "ip": attempt.ip,
+            "port": attempt.port,
+            "tls": attempt.tls,
+            "code": attempt.code,
+            "enhanced_code": attempt.enhanced_code,
+            "reply": attempt.reply[:4000] if attempt.reply else None,
+        },
     )
 
 
@@ -224,7 +254,6 @@ def list_attempts(conn: Connection, account_id: int, recipient_id: int) -> list[
 
 def set_status(conn: Connection, recipient_id: int, status: str, detail: str | None, now: datetime) -> None:
     conn.execute(
-        update(recipients)
-        .where(recipients.c.id == recipient_id)
-        .values(status=status, status_detail=detail[:2000] if detail else None, updated_at=now)
+        _SET_STATUS,
+        {"rid": recipient_id, "status": status, "detail": detail[:2000] if detail else None, "now": now},
     )

@@ -30,22 +30,20 @@ def insert_event(
     tracking endpoints' own writer instead.
     """
     take_event_order_lock(conn)
-    return int(
-        conn.execute(
-            insert(events)
-            .values(
-                account_id=account_id,
-                message_id=message_id,
-                recipient_id=recipient_id,
-                type=type.value,
-                occurred_at=at,
-                ip=ip,
-                human=False,
-                data=data,
-            )
-            .returning(events.c.id)
-        ).scalar_one()
-    )
+    values = {
+        "account_id": account_id,
+        "message_id": message_id,
+        "recipient_id": recipient_id,
+        "type": type.value,
+        "occurred_at": at,
+        "ip": ip,
+        "human": False,
+        "data": data,
+    }
+    return int(conn.execute(_INSERT_EVENT, values).scalar_one())
+
+
+_INSERT_EVENT = insert(events).returning(events.c.id)  # built once: it runs for every delivery step
 
 
 @dataclass(frozen=True)

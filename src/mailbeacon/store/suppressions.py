@@ -6,10 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Insert, delete, select
+from sqlalchemy import Connection, Insert, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailbeacon.store.tables import suppressions
+
+# Checked for every message stored and every copy delivered: built once (see store/messages.py).
+_SUPPRESSED_AMONG = select(suppressions.c.email, suppressions.c.reason).where(
+    suppressions.c.account_id == bindparam("account_id"),
+    suppressions.c.email.in_(bindparam("emails", expanding=True)),
+)
 
 
 def suppressed_among(conn: Connection, account_id: int, emails: Sequence[str]) -> dict[str, str]:
@@ -18,11 +24,7 @@ def suppressed_among(conn: Connection, account_id: int, emails: Sequence[str]) -
     found: dict[str, str] = {}
     for start in range(0, len(lowered), 500):
         chunk = lowered[start : start + 500]
-        rows = conn.execute(
-            select(suppressions.c.email, suppressions.c.reason).where(
-                suppressions.c.account_id == account_id, suppressions.c.email.in_(chunk)
-            )
-        )
+        rows = conn.execute(_SUPPRESSED_AMONG, {"account_id": account_id, "emails": chunk})
         found.update({row.email: row.reason for row in rows})
     return found
 
