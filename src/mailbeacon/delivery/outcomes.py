@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from mailbeacon.delivery.transport import Outcome
 from mailbeacon.events import EventType, RecipientStatus, SuppressionReason
-from mailbeacon.inbound.classify import classify
+from mailbeacon.inbound.classify import classify, suppresses
 from mailbeacon.inbound.report import BounceClass, BounceReason
 from mailbeacon.store.deliveries import (
     Attempt,
@@ -34,10 +34,6 @@ class LeaseLost(Exception):
 # Stages at which a refusal is about the connection, the sender or mailbeacon's login, never about the
 # recipient's address. At a smarthost they mean a configuration to fix, so the copy waits for it.
 _BEFORE_RECIPIENT = frozenset({"connect", "greeting", "starttls", "auth", "mail"})
-
-# A hard bounce suppresses the address, unless the refusal was about the sender (blocked as spam, a
-# policy) rather than the address: the address is fine and the next message may well arrive.
-_NOT_ABOUT_THE_ADDRESS = frozenset({BounceReason.BLOCKED, BounceReason.POLICY})
 
 
 def record_outcome(
@@ -167,7 +163,7 @@ def _bounce(
     }
     detail = f"{bounce_class.value} bounce ({reason.value}): {diagnostic}"
     event_id = _final(conn, owner, copy, RecipientStatus.BOUNCED, EventType.BOUNCED, detail, data, now)
-    if about_the_address and bounce_class is BounceClass.HARD and reason not in _NOT_ABOUT_THE_ADDRESS:
+    if about_the_address and suppresses(bounce_class, reason):
         ref = load_recipients(conn, [copy.recipient_id]).get(copy.recipient_id)
         if ref is not None:
             suppress(conn, copy.account_id, ref.email, SuppressionReason.HARD_BOUNCE.value, now, event_id)

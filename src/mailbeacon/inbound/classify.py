@@ -211,6 +211,14 @@ _TOO_LARGE: Final = re.compile(
     re.IGNORECASE,
 )
 _SOFT_REASONS: Final = frozenset({_R.MAILBOX_FULL, _R.EXPIRED, _R.BLOCKED, _R.POLICY})
+
+
+def suppresses(bounce_class: BounceClass | None, reason: BounceReason | None) -> bool:
+    """Whether a bounce means the address itself cannot be mailed: a hard bounce, unless the refusal
+    was about the sender (blocked as spam, a policy), when the next message may well arrive."""
+    return bounce_class is BounceClass.HARD and reason not in (_R.BLOCKED, _R.POLICY)
+
+
 _SOFT_STATUSES: Final = frozenset({"2.3", "3.4"})
 _NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded"})
 

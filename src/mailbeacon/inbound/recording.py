@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from mailbeacon.events import EventType, RecipientStatus, SuppressionReason
+from mailbeacon.inbound.classify import suppresses
 from mailbeacon.inbound.explain import explain
 from mailbeacon.inbound.matching import Match, MatchedCopy, match_report
 from mailbeacon.inbound.parse import parse_inbound
@@ -29,8 +30,6 @@ from mailbeacon.tokens import TokenSigner
 
 KEEP_RAW_LIMIT = 2 * 1024 * 1024
 
-# Not about the address (see delivery/outcomes.py): these hard bounces do not suppress it.
-_NOT_ABOUT_THE_ADDRESS = frozenset({BounceReason.BLOCKED, BounceReason.POLICY})
 # An asynchronous bounce or delay is news only for copies not known to have reached anyone yet...
 _DELAY_MAY_CHANGE = frozenset({RecipientStatus.QUEUED.value, RecipientStatus.SENT.value})
 
@@ -166,7 +165,7 @@ def _bounce(conn: Connection, report: InboundReport, copy: MatchedCopy, now: dat
     detail = f"{data['bounce_class']} bounce ({data['reason']}): {data.get('diagnostic') or report.format}"
     set_status(conn, copy.recipient_id, RecipientStatus.BOUNCED.value, detail, now)
     event_id = _event(conn, copy, EventType.BOUNCED, now, data)
-    if copy.confirmed and bounce_class is not BounceClass.SOFT and reason not in _NOT_ABOUT_THE_ADDRESS:
+    if copy.confirmed and suppresses(bounce_class or BounceClass.HARD, reason):
         suppress(conn, copy.account_id, copy.email, SuppressionReason.HARD_BOUNCE.value, now, event_id)
     return EventType.BOUNCED
 
