@@ -101,7 +101,6 @@ class SmtpTransport:
         self.timeout_s = timeout_s
         self.auth = auth
         self._idle: dict[tuple[str, int, str, str], list[_Session]] = {}
-        self.connections_opened = 0
 
     async def deliver(
         self, hops: Sequence[Hop], tls: TlsPolicy, sender: str, recipient: str, data: bytes
@@ -159,7 +158,6 @@ class SmtpTransport:
         stage = "connect"
         try:
             await client.connect()
-            self.connections_opened += 1
             stage = "greeting"
             await client.ehlo()
             secured = tls.mode == "tls"

@@ -12,7 +12,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -42,13 +41,6 @@ log = logging.getLogger(__name__)
 TRUSTED_NETWORKS_REFRESH_S = 10.0
 
 
-@dataclass
-class IntakeStats:
-    accepted: int = 0
-    inbound: int = 0
-    refused: int = 0
-
-
 class IntakeHandler:
     """aiosmtpd's hooks: who may send to whom, and what DATA becomes."""
 
@@ -66,7 +58,6 @@ class IntakeHandler:
         self.signer = signer
         self.on_queued = on_queued
         self.bounce_domain = settings.resolved_bounce_domain()
-        self.stats = IntakeStats()
         self._networks: list[TrustedNetwork] = []
         self._accounts: dict[int, tuple[float, Account | None]] = {}
         self._networks_read = 0.0
@@ -130,7 +121,6 @@ class IntakeHandler:
         login = self._login(session)
         ours = self._is_ours(address)
         if login is None and not ours:
-            self.stats.refused += 1
             return "554 5.7.1 Relay access denied: authenticate (AUTH) or submit from a trusted network"
         if envelope.rcpt_tos and any(self._is_ours(r) for r in envelope.rcpt_tos) != ours:
             # Mail to the bounce domain is feedback for mailbeacon; anything else is relayed. One
@@ -182,15 +172,12 @@ class IntakeHandler:
                 functools.partial(write_message, prepared=prepared, sending=sending)
             )
         except MimeError as exc:
-            self.stats.refused += 1
             return f"554 5.6.0 Message refused: {_one_line(exc.reason)}"
         except OptionError as exc:
-            self.stats.refused += 1
             return f"554 5.6.0 Message refused: {_one_line(str(exc))}"
         except Exception:
             log.exception("could not store a submitted message")
             return "451 4.3.0 Could not store the message; try again later"
-        self.stats.accepted += 1
         self.on_queued()
         return f"250 2.0.0 OK: queued as {created.id}"
 
@@ -208,7 +195,6 @@ class IntakeHandler:
         except Exception:
             log.exception("could not store feedback mail")
             return "451 4.3.0 Could not store the message; try again later"
-        self.stats.inbound += 1
         return f"250 2.0.0 OK: received as inbound {received.inbound_id}"
 
 

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import email.policy
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime, getaddresses
 
 from mailbeacon.intake.options import MessageOptions, parse_options
 from mailbeacon.messages.draft import Address
 from mailbeacon.messages.service import (
-    CreatedMessage,
     NewMessage,
     PreparedMessage,
-    Sending,
     policy_for,
     prepare_message,
-    write_message,
 )
 from mailbeacon.messages.threads import new_message_id
 from mailbeacon.rewrite.mime import MimeSource
-from mailbeacon.store import Store
 from mailbeacon.store.accounts import Account
 from mailbeacon.store.smtp_access import SmtpCredential
 
@@ -42,25 +38,6 @@ def received_header(envelope: Envelope, by_host: str, queue_id: str, now: dateti
         f"\tby {by_host} (mailbeacon) with {envelope.protocol} id {queue_id};\r\n"
         f"\t{format_datetime(now)}\r\n"
     ).encode("ascii", "replace")
-
-
-def accept_submission(
-    store: Store,
-    account: Account,
-    credential: SmtpCredential | None,
-    envelope: Envelope,
-    raw: bytes,
-    *,
-    hostname: str,
-    server_base_url: str,
-    max_age: timedelta,
-) -> CreatedMessage:
-    """Store the message and queue a copy per envelope recipient; raises MimeError / OptionError."""
-    prepared = prepare_submission(
-        account, credential, envelope, raw, hostname=hostname, server_base_url=server_base_url
-    )
-    with store.write() as conn:
-        return write_message(conn, prepared, Sending(max_age))
 
 
 def prepare_submission(

@@ -32,8 +32,6 @@ class BatchWriter:
         self.max_batch = max_batch
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self.transactions = 0
-        self.jobs_done = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -95,8 +93,6 @@ class BatchWriter:
             for _job, future in batch:
                 future.set_exception(exc)
             return
-        self.transactions += 1
-        self.jobs_done += len(batch)
         for future, value, error in outcomes:
             if error is not None:
                 future.set_exception(error)

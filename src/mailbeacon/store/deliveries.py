@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, delete, insert, or_, select, update
 
 from mailbeacon.store.tables import deliveries, delivery_attempts, recipients
 
@@ -181,23 +181,6 @@ def retry_later(conn: Connection, owner: str, recipient_id: int, at: datetime, e
         _RETRY_LATER, {"rid": recipient_id, "owner": owner, "at": at, "error": error[:2000]}
     )
     return result.rowcount == 1
-
-
-def next_due_at(conn: Connection) -> datetime | None:
-    """When the earliest queued copy falls due (leased ones included, for their lease's end)."""
-    row = conn.execute(
-        select(deliveries.c.next_attempt_at, deliveries.c.lease_until)
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    due: datetime = row.next_attempt_at
-    return max(due, row.lease_until) if row.lease_until is not None else due
-
-
-def queue_size(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(deliveries)).scalar_one())
 
 
 def record_attempt(conn: Connection, attempt: Attempt) -> None:
