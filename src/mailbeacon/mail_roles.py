@@ -74,6 +74,7 @@ class MailRoles:
                 self.keyring.current_signer,
                 on_queued=worker.wake if worker is not None else _nothing,
                 writer=self.writer,
+                worker=worker,
             )
             self._server = await start_smtp_server(self.intake, settings)
             log.info("SMTP listening on %s:%d", settings.resolved_smtp_host(), settings.smtp_port)

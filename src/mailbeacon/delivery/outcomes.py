@@ -20,8 +20,8 @@ from mailbeacon.store.deliveries import (
     retry_later,
     set_status,
 )
-from mailbeacon.store.events import insert_event
 from mailbeacon.store.hits import load_recipients
+from mailbeacon.store.mail_events import MailEvent, insert_mail_event
 from mailbeacon.store.suppressions import suppress
 
 log = logging.getLogger(__name__)
@@ -87,15 +87,8 @@ def record_outcome(
         if now < copy.expires_at:
             detail = outcome.describe()
             set_status(conn, copy.recipient_id, RecipientStatus.DEFERRED.value, detail, now)
-            insert_event(
-                conn,
-                account_id=copy.account_id,
-                message_id=copy.message_id,
-                recipient_id=copy.recipient_id,
-                type=EventType.DEFERRED,
-                at=now,
-                data={**evidence, "attempt": copy.attempts + 1, "next_attempt_at": retry_at.isoformat()},
-            )
+            data = {**evidence, "attempt": copy.attempts + 1, "next_attempt_at": retry_at.isoformat()}
+            insert_mail_event(conn, _event(copy, EventType.DEFERRED, now, data))
             if not retry_later(conn, owner, copy.recipient_id, retry_at, detail):
                 raise LeaseLost(copy.recipient_id)
             return
@@ -182,15 +175,11 @@ def _final(
     if not finish(conn, owner, copy.recipient_id):
         raise LeaseLost(copy.recipient_id)
     set_status(conn, copy.recipient_id, status.value, detail, now)
-    return insert_event(
-        conn,
-        account_id=copy.account_id,
-        message_id=copy.message_id,
-        recipient_id=copy.recipient_id,
-        type=event,
-        at=now,
-        data=data,
-    )
+    return insert_mail_event(conn, _event(copy, event, now, data))
+
+
+def _event(copy: QueuedCopy, type: EventType, at: datetime, data: dict[str, Any]) -> MailEvent:
+    return MailEvent(copy.account_id, copy.message_id, copy.recipient_id, type, at, data)
 
 
 def _evidence(outcome: Outcome) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from mailbeacon.events import EventType
-from mailbeacon.store.deliveries import enqueue
-from mailbeacon.store.events import insert_event
+from mailbeacon.store.deliveries import Lease, NewCopy, enqueue
+from mailbeacon.store.mail_events import MailEvent, insert_mail_events
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class CopyToSend:
     recipient_id: int
     email: str
     dropped_because: str | None = None  # the suppression reason, when the address may not be mailed
+    lease: Lease | None = None  # taken by a worker of this process as it is queued
 
 
 def queue_copies(
@@ -32,27 +33,17 @@ def queue_copies(
 
     The copies are stored by the caller already with their status (``queued`` or ``dropped``).
     """
-    queued: list[tuple[int, int, int, str]] = []
+    queued: list[NewCopy] = []
+    events: list[MailEvent] = []
     for copy in copies:
         if copy.dropped_because is not None:
-            insert_event(
-                conn,
-                account_id=account_id,
-                message_id=message_id,
-                recipient_id=copy.recipient_id,
-                type=EventType.DROPPED,
-                at=now,
-                data={"reason": f"suppressed: {copy.dropped_because}"},
+            reason = {"reason": f"suppressed: {copy.dropped_because}"}
+            events.append(
+                MailEvent(account_id, message_id, copy.recipient_id, EventType.DROPPED, now, reason)
             )
             continue
-        queued.append((account_id, message_id, copy.recipient_id, copy.email.rpartition("@")[2]))
+        domain = copy.email.rpartition("@")[2]
+        queued.append(NewCopy(account_id, message_id, copy.recipient_id, domain, copy.lease))
+        events.append(MailEvent(account_id, message_id, copy.recipient_id, EventType.QUEUED, now))
     enqueue(conn, queued, now, max_age)
-    for _, _, recipient_id, _ in queued:
-        insert_event(
-            conn,
-            account_id=account_id,
-            message_id=message_id,
-            recipient_id=recipient_id,
-            type=EventType.QUEUED,
-            at=now,
-        )
+    insert_mail_events(conn, events)

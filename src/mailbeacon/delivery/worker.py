@@ -8,6 +8,7 @@ the end of its lease in one transaction, so a copy is attempted by one worker at
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -16,12 +17,14 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
 from mailbeacon.delivery.compose import Composer, OutgoingCopy
+from mailbeacon.delivery.handoff import HandedCopy, Reservation
 from mailbeacon.delivery.mx import DnsFailure
 from mailbeacon.delivery.outcomes import LeaseLost, record_outcome
 from mailbeacon.delivery.routing import Router
@@ -33,6 +36,10 @@ from mailbeacon.store.messages import get_message, get_recipient, list_links
 from mailbeacon.store.suppressions import suppressed_among
 
 log = logging.getLogger(__name__)
+
+# Copies of one domain a worker takes straight from intake, as a multiple of its connections per
+# domain: enough for bursts to wait in memory for a connection rather than go through the store.
+HANDOFF_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,10 @@ class DeliveryWorker:
         self._stopping = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._domains: dict[str, asyncio.Semaphore] = {}
+        # Copies per domain this worker holds (attempts under way or waiting for their domain's
+        # connections, and room reserved by intake), and room reserved overall.
+        self._load: collections.Counter[str] = collections.Counter()
+        self._reserved = 0
         self._runner: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -101,12 +112,56 @@ class DeliveryWorker:
         else:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    # --- copies handed over by intake in this process (see delivery/handoff.py) -----------------
+
+    def reserve(self, domains: Sequence[str]) -> Reservation | None:
+        """Room for the copies of a message about to be stored, one domain per recipient; None when
+        there is room for none (they are queued as due, for any worker). On the event loop."""
+        if self._stopping or self._loop is None:
+            return None
+        room = self.limits.concurrency - len(self._inflight) - self._reserved
+        depth = self.limits.per_domain * HANDOFF_DEPTH
+        taken: list[str | None] = []
+        for domain in (d.lower() for d in domains):
+            if room > 0 and self._load[domain] < depth:
+                room -= 1
+                self._load[domain] += 1
+                self._reserved += 1
+                taken.append(domain)
+            else:
+                taken.append(None)
+        if not any(taken):
+            return None
+        return Reservation(self.owner, timedelta(seconds=self.limits.lease_s), tuple(taken))
+
+    def cancel(self, reservation: Reservation) -> None:
+        """Give back the room of a reservation (its message was not stored, or its copies handed)."""
+        for domain in reservation.domains:
+            if domain is not None:
+                self._reserved -= 1
+                self._load[domain] -= 1
+                if not self._load[domain]:
+                    del self._load[domain]
+
+    def take(self, reservation: Reservation, handed: Sequence[HandedCopy]) -> None:
+        """Start delivering copies stored leased to this worker. A worker stopping leaves them to its
+        stop(), which hands every copy it holds a lease on back to the queue."""
+        self.cancel(reservation)
+        if self._stopping:
+            return
+        for item in handed:
+            self._start(item.copy, item)
+
     async def stop(self, grace_s: float = 30.0) -> None:
         """Stop leasing; let attempts under way finish (up to ``grace_s``); hand the rest back."""
         self._stopping = True
         self._wake.set()
         if self._runner is not None:
             await self._runner
+        waited = 0.0
+        while self._reserved and waited < grace_s:  # messages being stored with leases to this worker
+            await asyncio.sleep(0.01)
+            waited += 0.01
         if self._inflight:
             _, pending = await asyncio.wait(list(self._inflight.values()), timeout=grace_s)
             for task in pending:
@@ -121,7 +176,7 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         while not self._stopping:
-            free = self.limits.concurrency - len(self._inflight)
+            free = self.limits.concurrency - len(self._inflight) - self._reserved
             claimed: list[QueuedCopy] = []
             if free > 0:
                 try:
@@ -132,9 +187,7 @@ class DeliveryWorker:
                 except Exception:
                     log.exception("could not lease copies from the delivery queue; trying again")
             for copy in claimed:
-                task = asyncio.create_task(self._attempt(copy), name=f"deliver-{copy.recipient_id}")
-                self._inflight[copy.recipient_id] = task
-                task.add_done_callback(functools.partial(self._done, copy.recipient_id))
+                self._start(copy, None)
             if len(claimed) == free and free > 0:
                 continue  # there may be more due right now
             self._wake.clear()
@@ -142,8 +195,17 @@ class DeliveryWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.limits.poll_s)
             self.transport.close_idle()
 
-    def _done(self, recipient_id: int, _task: asyncio.Task[None]) -> None:
-        self._inflight.pop(recipient_id, None)
+    def _start(self, copy: QueuedCopy, handed: HandedCopy | None) -> None:
+        task = asyncio.create_task(self._attempt(copy, handed), name=f"deliver-{copy.recipient_id}")
+        self._inflight[copy.recipient_id] = task
+        self._load[copy.domain] += 1
+        task.add_done_callback(functools.partial(self._done, copy))
+
+    def _done(self, copy: QueuedCopy, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(copy.recipient_id, None)
+        self._load[copy.domain] -= 1
+        if not self._load[copy.domain]:
+            del self._load[copy.domain]
         self._wake.set()
 
     def _claim(self, conn: Connection, limit: int, busy: list[str]) -> list[QueuedCopy]:
@@ -164,7 +226,7 @@ class DeliveryWorker:
         with self.store.write() as conn:
             renew_leases(conn, self.owner, recipient_ids, until)
 
-    async def _attempt(self, copy: QueuedCopy) -> None:
+    async def _attempt(self, copy: QueuedCopy, handed: HandedCopy | None) -> None:
         semaphore = self._domains.setdefault(copy.domain, asyncio.Semaphore(self.limits.per_domain))
         async with semaphore:
             started = datetime.now(UTC)
@@ -174,7 +236,11 @@ class DeliveryWorker:
             outcome: Outcome | None = None
             failure: str | None = None
             try:
-                outgoing, suppressed = await asyncio.to_thread(self._compose, copy)
+                if handed is not None:
+                    # Its suppressions were checked in the transaction that queued it, a moment ago.
+                    outgoing = self.composer.compose(handed.message, handed.recipient, handed.links)
+                else:
+                    outgoing, suppressed = await asyncio.to_thread(self._compose, copy)
             except LookupError as exc:
                 failure = f"could not build the message: {exc}"  # gone from the store: nothing to retry
             except Exception as exc:

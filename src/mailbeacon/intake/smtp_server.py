@@ -18,6 +18,8 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailbeacon.config import Settings
+from mailbeacon.delivery.handoff import handed_copies
+from mailbeacon.delivery.worker import DeliveryWorker
 from mailbeacon.inbound.recording import receive
 from mailbeacon.intake.options import OptionError
 from mailbeacon.intake.submission import Envelope as SubmissionEnvelope
@@ -51,9 +53,13 @@ class IntakeHandler:
         signer: Callable[[], TokenSigner],
         on_queued: Callable[[], None],
         writer: BatchWriter,
+        worker: DeliveryWorker | None = None,
     ) -> None:
+        """``worker``: the delivery worker of this process, which takes the copies it has room for
+        straight from intake (see delivery/handoff.py)."""
         self.store = store
         self.writer = writer
+        self.worker = worker
         self.settings = settings
         self.signer = signer
         self.on_queued = on_queued
@@ -155,8 +161,8 @@ class IntakeHandler:
             protocol=_protocol(session),
         )
         try:
-            # Parsing, rewriting and the commit run beside the event loop, which keeps serving the other
-            # sessions (and, in the all-in-one server, tracking hits and deliveries) meanwhile.
+            # Parsing and rewriting run beside the event loop, which keeps serving the other sessions
+            # (and, in the all-in-one server, tracking hits and deliveries) meanwhile.
             prepared = await asyncio.to_thread(
                 prepare_submission,
                 login.account,
@@ -166,19 +172,32 @@ class IntakeHandler:
                 hostname=self.settings.smtp_hostname,
                 server_base_url=self.settings.resolved_public_base_url(),
             )
-            sending = Sending(timedelta(seconds=self.settings.delivery_max_age_s))
-            # Committed together with whatever else this process is writing right now (group commit).
-            created = await self.writer.run(
-                functools.partial(write_message, prepared=prepared, sending=sending)
-            )
         except MimeError as exc:
             return f"554 5.6.0 Message refused: {_one_line(exc.reason)}"
         except OptionError as exc:
             return f"554 5.6.0 Message refused: {_one_line(str(exc))}"
         except Exception:
+            log.exception("could not read a submitted message")
+            return "451 4.3.0 Could not store the message; try again later"
+        worker = self.worker
+        reservation = None
+        if worker is not None:
+            reservation = worker.reserve([r.email.rpartition("@")[2] for r in prepared.new.recipients])
+        sending = Sending(timedelta(seconds=self.settings.delivery_max_age_s), reservation)
+        try:
+            # Committed together with whatever else this process is writing right now (group commit).
+            created = await self.writer.run(
+                functools.partial(write_message, prepared=prepared, sending=sending)
+            )
+        except Exception:
+            if reservation is not None and worker is not None:
+                worker.cancel(reservation)
             log.exception("could not store a submitted message")
             return "451 4.3.0 Could not store the message; try again later"
-        self.on_queued()
+        if reservation is not None and worker is not None:
+            worker.take(reservation, handed_copies(created))
+        if len(created.leased) < len(created.recipients):
+            self.on_queued()
         return f"250 2.0.0 OK: queued as {created.id}"
 
     def _inbound(self, envelope: Envelope, raw: bytes) -> str:

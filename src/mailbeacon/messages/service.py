@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -17,8 +17,19 @@ from mailbeacon.messages.urls import host_of
 from mailbeacon.rewrite import TrackingPolicy
 from mailbeacon.store import Store
 from mailbeacon.store.accounts import Account
-from mailbeacon.store.messages import NewRecipient, insert_links, insert_message, insert_recipients
+from mailbeacon.store.deliveries import QueuedCopy
+from mailbeacon.store.messages import (
+    NewRecipient,
+    StoredMessage,
+    StoredRecipient,
+    insert_links,
+    insert_message,
+    insert_recipients,
+)
 from mailbeacon.store.suppressions import suppressed_among
+
+if TYPE_CHECKING:
+    from mailbeacon.delivery.handoff import Reservation
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,9 @@ class CreatedMessage:
     recipients: tuple[CreatedRecipient, ...]
     content: PreparedContent
     policy: dict[str, Any]
+    stored: StoredMessage  # as written, for a delivery in this process that need not read it back
+    copies: tuple[StoredRecipient, ...]
+    leased: tuple[QueuedCopy, ...] = ()  # copies queued leased to the reservation's worker
 
 
 def tracking_base_url(account: Account, server_base_url: str) -> str:
@@ -109,9 +123,11 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class Sending:
-    """Queue the stored copies for delivery in the same transaction."""
+    """Queue the stored copies for delivery in the same transaction; with a ``reservation``, the
+    copies it has room for are queued leased to its worker (see delivery/handoff.py)."""
 
     max_age: timedelta
+    reservation: Reservation | None = None
 
 
 def create_message(
@@ -184,33 +200,31 @@ def write_message(conn: Connection, prepared: PreparedMessage, sending: Sending 
     message_id_header = prepared.message_id_header
     fresh = RecipientStatus.QUEUED if sending else RecipientStatus.CREATED
     suppressed = suppressed_among(conn, new.account.id, [r.email for r in new.recipients])
-    message_id = insert_message(
-        conn,
-        {
-            "account_id": new.account.id,
-            "created_at": now,
-            "from_email": new.sender.email,
-            "from_name": new.sender.name,
-            "subject": new.subject,
-            "campaign": new.campaign,
-            "tags": list(new.tags),
-            "metadata": new.metadata,
-            "headers": new.headers,
-            "html": new.html,
-            "text": new.text,
-            "track_opens": new.policy["track_opens"],
-            "track_clicks": new.policy["track_clicks"],
-            "track_unsubscribes": new.policy["track_unsubscribes"],
-            "policy": new.policy,
-            "message_id_header": message_id_header,
-            "in_reply_to": new.in_reply_to,
-            "thread_id": thread_root(message_id_header, new.in_reply_to, new.references),
-            "origin": new.origin,
-            "source_mime": new.source_mime,
-            "envelope_from": new.envelope_from,
-            "smtp_credential_id": new.smtp_credential_id,
-        },
-    )
+    values: dict[str, Any] = {
+        "account_id": new.account.id,
+        "created_at": now,
+        "from_email": new.sender.email,
+        "from_name": new.sender.name,
+        "subject": new.subject,
+        "campaign": new.campaign,
+        "tags": list(new.tags),
+        "metadata": new.metadata,
+        "headers": new.headers,
+        "html": new.html,
+        "text": new.text,
+        "track_opens": new.policy["track_opens"],
+        "track_clicks": new.policy["track_clicks"],
+        "track_unsubscribes": new.policy["track_unsubscribes"],
+        "policy": new.policy,
+        "message_id_header": message_id_header,
+        "in_reply_to": new.in_reply_to,
+        "thread_id": thread_root(message_id_header, new.in_reply_to, new.references),
+        "origin": new.origin,
+        "source_mime": new.source_mime,
+        "envelope_from": new.envelope_from,
+        "smtp_credential_id": new.smtp_credential_id,
+    }
+    message_id = insert_message(conn, values)
     rows = [
         NewRecipient(
             r.email,
@@ -228,11 +242,20 @@ def write_message(conn: Connection, prepared: PreparedMessage, sending: Sending 
         message_id,
         [(link.position, link.url, link.occurrences) for link in content.links],
     )
+    leased: list[QueuedCopy] = []
     if sending is not None:
-        copies = [
-            CopyToSend(rid, r.email, suppressed.get(r.email.lower()))
-            for rid, r in zip(ids, new.recipients, strict=True)
-        ]
+        reservation = sending.reservation
+        copies = []
+        for position, (rid, r) in enumerate(zip(ids, new.recipients, strict=True)):
+            dropped_because = suppressed.get(r.email.lower())
+            lease = None
+            if reservation is not None and dropped_because is None:
+                lease = reservation.lease_for(position, now)
+            if lease is not None:
+                domain = r.email.rpartition("@")[2].lower()
+                expires = now + sending.max_age
+                leased.append(QueuedCopy(rid, new.account.id, message_id, domain, now, expires, 0))
+            copies.append(CopyToSend(rid, r.email, dropped_because, lease))
         queue_copies(conn, new.account.id, message_id, copies, now, sending.max_age)
     # Should the transaction roll back, the key (which holds the bodies) still names this content.
     remember_prepared(prepared_key(message_id, new.html, new.text, new.policy), content)
@@ -240,4 +263,18 @@ def write_message(conn: Connection, prepared: PreparedMessage, sending: Sending 
         CreatedRecipient(rid, r.email, r.name, r.email.lower() in suppressed)
         for rid, r in zip(ids, new.recipients, strict=True)
     )
-    return CreatedMessage(message_id, recipients, content, new.policy)
+    stored = StoredMessage(id=message_id, **values)
+    copies_stored = tuple(
+        StoredRecipient(
+            rid,
+            new.account.id,
+            message_id,
+            row.email,
+            row.name,
+            row.status,
+            row.status_detail,
+            row.message_id_header,
+        )
+        for rid, row in zip(ids, rows, strict=True)
+    )
+    return CreatedMessage(message_id, recipients, content, new.policy, stored, copies_stored, tuple(leased))

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select, update
 
-from mailbeacon.store.tables import deliveries, delivery_attempts, recipients
+from mailbeacon.store.driver import Driver, Statement
+from mailbeacon.store.tables import deliveries, delivery_attempts
 
 
 @dataclass(frozen=True)
@@ -41,29 +42,50 @@ class Attempt:
     reply: str | None = None
 
 
-def enqueue(
-    conn: Connection,
-    copies: Sequence[tuple[int, int, int, str]],
-    now: datetime,
-    max_age: timedelta,
-) -> None:
-    """Queue copies given as (account id, message id, recipient id, destination domain), due now."""
-    if not copies:
-        return
-    conn.execute(
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class NewCopy:
+    """A copy to queue: (account, message, recipient), its destination domain, and the lease it is
+    queued with when a worker of this process takes it straight away (None: any worker, when due)."""
+
+    account_id: int
+    message_id: int
+    recipient_id: int
+    domain: str
+    lease: Lease | None = None
+
+
+_ENQUEUE = Statement(
+    "INSERT INTO deliveries (recipient_id, account_id, message_id, domain, queued_at, expires_at,"
+    " next_attempt_at, attempts, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def enqueue(conn: Connection, copies: Sequence[NewCopy], now: datetime, max_age: timedelta) -> None:
+    """Queue copies, due now. A copy queued with a lease is counted as attempted (see _LEASE)."""
+    driver = Driver(conn)
+    queued_at, expires_at = driver.time(now), driver.time(now + max_age)
+    driver.executemany(
         _ENQUEUE,
         [
-            {
-                "recipient_id": recipient_id,
-                "account_id": account_id,
-                "message_id": message_id,
-                "domain": domain.lower(),
-                "queued_at": now,
-                "expires_at": now + max_age,
-                "next_attempt_at": now,
-                "attempts": 0,
-            }
-            for account_id, message_id, recipient_id, domain in copies
+            (
+                c.recipient_id,
+                c.account_id,
+                c.message_id,
+                c.domain.lower(),
+                queued_at,
+                expires_at,
+                queued_at,
+                0 if c.lease is None else 1,
+                None if c.lease is None else c.lease.owner,
+                None if c.lease is None else driver.time(c.lease.until),
+            )
+            for c in copies
         ],
     )
 
@@ -147,60 +169,48 @@ def release_leases(conn: Connection, owner: str) -> None:
     )
 
 
-# Every delivery runs these: built once (see store/messages.py).
-_FINISH = delete(deliveries).where(
-    deliveries.c.recipient_id == bindparam("rid"), deliveries.c.lease_owner == bindparam("owner")
+# Every delivery runs these: straight through the driver (see store/driver.py).
+_FINISH = Statement("DELETE FROM deliveries WHERE recipient_id = ? AND lease_owner = ?")
+_RETRY_LATER = Statement(
+    "UPDATE deliveries SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, last_error = ?"
+    " WHERE recipient_id = ? AND lease_owner = ?"
 )
-_RETRY_LATER = (
-    update(deliveries)
-    .where(deliveries.c.recipient_id == bindparam("rid"), deliveries.c.lease_owner == bindparam("owner"))
-    .values(
-        next_attempt_at=bindparam("at"),
-        lease_owner=None,
-        lease_until=None,
-        last_error=bindparam("error"),
-    )
+_SET_STATUS = Statement("UPDATE recipients SET status = ?, status_detail = ?, updated_at = ? WHERE id = ?")
+_RECORD_ATTEMPT = Statement(
+    "INSERT INTO delivery_attempts (account_id, message_id, recipient_id, started_at, duration_ms, outcome,"
+    " host, ip, port, tls, code, enhanced_code, reply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SET_STATUS = (
-    update(recipients)
-    .where(recipients.c.id == bindparam("rid"))
-    .values(status=bindparam("status"), status_detail=bindparam("detail"), updated_at=bindparam("now"))
-)
-_RECORD_ATTEMPT = insert(delivery_attempts)
-_ENQUEUE = insert(deliveries)
 
 
 def finish(conn: Connection, owner: str, recipient_id: int) -> bool:
     """Take a copy off the queue (it reached a final status); False if the lease was lost."""
-    result = conn.execute(_FINISH, {"rid": recipient_id, "owner": owner})
-    return result.rowcount == 1
+    return Driver(conn).execute(_FINISH, (recipient_id, owner)) == 1
 
 
 def retry_later(conn: Connection, owner: str, recipient_id: int, at: datetime, error: str) -> bool:
-    result = conn.execute(
-        _RETRY_LATER, {"rid": recipient_id, "owner": owner, "at": at, "error": error[:2000]}
-    )
-    return result.rowcount == 1
+    driver = Driver(conn)
+    return driver.execute(_RETRY_LATER, (driver.time(at), error[:2000], recipient_id, owner)) == 1
 
 
 def record_attempt(conn: Connection, attempt: Attempt) -> None:
-    conn.execute(
+    driver = Driver(conn)
+    driver.execute(
         _RECORD_ATTEMPT,
-        {
-            "account_id": attempt.account_id,
-            "message_id": attempt.message_id,
-            "recipient_id": attempt.recipient_id,
-            "started_at": attempt.started_at,
-            "duration_ms": attempt.duration_ms,
-            "outcome": attempt.outcome,
-            "host": attempt.host,
-            "ip": attempt.ip,
-            "port": attempt.port,
-            "tls": attempt.tls,
-            "code": attempt.code,
-            "enhanced_code": attempt.enhanced_code,
-            "reply": attempt.reply[:4000] if attempt.reply else None,
-        },
+        (
+            attempt.account_id,
+            attempt.message_id,
+            attempt.recipient_id,
+            driver.time(attempt.started_at),
+            attempt.duration_ms,
+            attempt.outcome,
+            attempt.host,
+            attempt.ip,
+            attempt.port,
+            driver.flag(attempt.tls),
+            attempt.code,
+            attempt.enhanced_code,
+            attempt.reply[:4000] if attempt.reply else None,
+        ),
     )
 
 
@@ -236,7 +246,5 @@ def list_attempts(conn: Connection, account_id: int, recipient_id: int) -> list[
 
 
 def set_status(conn: Connection, recipient_id: int, status: str, detail: str | None, now: datetime) -> None:
-    conn.execute(
-        _SET_STATUS,
-        {"rid": recipient_id, "status": status, "detail": detail[:2000] if detail else None, "now": now},
-    )
+    driver = Driver(conn)
+    driver.execute(_SET_STATUS, (status, detail[:2000] if detail else None, driver.time(now), recipient_id))

@@ -6,26 +6,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Insert, bindparam, delete, select
+from sqlalchemy import Connection, Insert, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mailbeacon.store.driver import Driver, Statement, placeholders
 from mailbeacon.store.tables import suppressions
-
-# Checked for every message stored and every copy delivered: built once (see store/messages.py).
-_SUPPRESSED_AMONG = select(suppressions.c.email, suppressions.c.reason).where(
-    suppressions.c.account_id == bindparam("account_id"),
-    suppressions.c.email.in_(bindparam("emails", expanding=True)),
-)
 
 
 def suppressed_among(conn: Connection, account_id: int, emails: Sequence[str]) -> dict[str, str]:
-    """The suppressed ones among these addresses (lower-cased), with the reason each is suppressed."""
+    """The suppressed ones among these addresses (lower-cased), with the reason each is suppressed.
+
+    Checked for every message stored and every copy delivered: on the driver's cursor (store/driver.py).
+    """
     lowered = sorted({e.lower() for e in emails})
+    driver = Driver(conn)
     found: dict[str, str] = {}
     for start in range(0, len(lowered), 500):
         chunk = lowered[start : start + 500]
-        rows = conn.execute(_SUPPRESSED_AMONG, {"account_id": account_id, "emails": chunk})
-        found.update({row.email: row.reason for row in rows})
+        query = Statement(
+            "SELECT email, reason FROM suppressions"
+            f" WHERE account_id = ? AND email IN ({placeholders(len(chunk))})"
+        )
+        found.update({str(email): str(reason) for email, reason in driver.rows(query, (account_id, *chunk))})
     return found
 
 
