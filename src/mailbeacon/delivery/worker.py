@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Copies of one domain a worker takes straight from intake, as a multiple of its connections per
 # domain: enough for bursts to wait in memory for a connection rather than go through the store.
-HANDOFF_DEPTH = 2
+HANDOFF_DEPTH = 4
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from mailbeacon.delivery.handoff import handed_copies
 from mailbeacon.delivery.worker import DeliveryWorker
 from mailbeacon.inbound.recording import receive
 from mailbeacon.intake.options import OptionError
-from mailbeacon.intake.smtp_data import read_data
+from mailbeacon.intake.smtp_protocol import LeanSMTP
 from mailbeacon.intake.submission import Envelope as SubmissionEnvelope
 from mailbeacon.intake.submission import prepare_submission
 from mailbeacon.messages.service import Sending, write_message
@@ -218,8 +218,8 @@ class IntakeHandler:
         return f"250 2.0.0 OK: received as inbound {received.inbound_id}"
 
 
-class LimitedSMTP(SMTP):
-    """aiosmtpd's SMTP with a cap on concurrent connections (answered 421, as Postfix does)."""
+class LimitedSMTP(LeanSMTP):
+    """aiosmtpd's SMTP (made leaner) with a cap on concurrent connections (answered 421, as Postfix does)."""
 
     def __init__(self, handler: IntakeHandler, counter: list[int], limit: int, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
@@ -248,32 +248,6 @@ class LimitedSMTP(SMTP):
             self._counter[0] -= 1
             self._counted = False
         super().connection_lost(error)
-
-    async def smtp_DATA(self, arg: str) -> None:
-        """aiosmtpd's DATA with the content read in large pieces (see intake/smtp_data.py)."""
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
-            return
-        assert self.envelope is not None
-        if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        try:
-            read = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
-        except asyncio.CancelledError:  # the connection was lost during DATA
-            self._writer.close()
-            raise
-        if read.content is None:
-            self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
-            await self.push(read.refusal or "451 4.3.0 Could not read the message")
-            return
-        self.envelope.content = self.envelope.original_content = read.content
-        status = await self._call_handler_hook("DATA")
-        self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
-        await self.push(status)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
