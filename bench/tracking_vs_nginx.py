@@ -172,6 +172,26 @@ class Service:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def group_cpu_seconds(service: Service) -> float:
+    """CPU time (user + system) used so far by every live process in the service's process group."""
+    try:
+        group = os.getpgid(service.process.pid)
+    except ProcessLookupError:
+        return 0.0
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command's closing parenthesis: state, ppid, pgrp, ... utime is the 12th, stime the 13th.
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -394,6 +414,7 @@ class WrkResult:
     max_us: int
     mean_us: float
     raw: str = field(default="", repr=False)
+    cpu_us: float = 0.0  # CPU time of the target's processes per request, during the run
 
     @property
     def ok(self) -> int:
@@ -506,6 +527,7 @@ def verify(target: Target, result: WrkResult, recorded: int, connections: int) -
 
 def measure(target: Target, args: argparse.Namespace, lua: Path, api: Api | None, message_id: int) -> None:
     before = api.settled_counts(message_id) if api else (0, 0)
+    cpu_before = group_cpu_seconds(target.service)
     result = run_wrk(
         target.service.port,
         target.paths_file,
@@ -514,16 +536,21 @@ def measure(target: Target, args: argparse.Namespace, lua: Path, api: Api | None
         connections=args.connections,
         duration=args.duration,
     )
+    result.cpu_us = (group_cpu_seconds(target.service) - cpu_before) * 1e6 / max(1, result.requests)
     target.runs.append(result)
     if args.verbose:
         print(result.raw)
     print(
         f"  {target.name:<22} {result.rate:>10,.0f} req/s  p50 {result.p50_us / 1000:6.2f} ms"
-        f"  p99 {result.p99_us / 1000:6.2f} ms  ({result.requests:,} responses)",
+        f"  p99 {result.p99_us / 1000:6.2f} ms  CPU {result.cpu_us:5.1f} us/req"
+        f"  ({result.requests:,} responses)",
         flush=True,
     )
     if api is not None:
+        settling = time.monotonic()
         after = api.settled_counts(message_id)
+        settled = time.monotonic() - settling
+        print(f"  {target.name}: counts settled {settled:.2f} s after the run", flush=True)
         index = 0 if target.kind == "pixel" else 1
         verify(target, result, after[index] - before[index], args.connections)
 
@@ -557,16 +584,21 @@ def report(targets: list[Target], args: argparse.Namespace, store: str) -> None:
     )
     if args.mailbeacon_env:
         print(f"mailbeacon environment: {' '.join(args.mailbeacon_env)}")
-    header = f"{'target':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs nginx':>9}  each round (req/s)"
+    header = (
+        f"{'target':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'vs nginx':>9}"
+        "  each round (req/s)"
+    )
     print(header)
     print("-" * len(header))
     for target in targets:
         runs = ", ".join(f"{run.rate:,.0f}" for run in target.runs)
         print(
             f"{target.name:<22} {target.median('rate'):>10,.0f} {target.median('p50_us') / 1000:>8.2f}"
-            f" {target.median('p99_us') / 1000:>8.2f} {share(target):>9.1%}  {runs}"
+            f" {target.median('p99_us') / 1000:>8.2f} {target.median('cpu_us'):>10.1f}"
+            f" {share(target):>9.1%}  {runs}"
         )
-    print("(vs nginx: median over rounds of the target's rate / nginx's rate in the same round)")
+    print("(vs nginx: median over rounds of the target's rate / nginx's rate in the same round;")
+    print(" CPU us/req: CPU time of the target's processes during the run, per request answered)")
     print()
     for target in targets:
         if target.kind in TARGETS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 
@@ -53,7 +54,7 @@ class MailbeaconApp:
             self.mail.worker.wake()
 
     def start(self) -> None:
-        self.recorder.start()
+        self.recorder.start(asyncio.get_running_loop())
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise stall the hot path for milliseconds.
         gc.collect()

@@ -232,9 +232,11 @@ def stats(**options: Any) -> None:
     """The numbers of one message."""
     from mailbeacon.store.events import message_stats
     from mailbeacon.store.messages import get_message
+    from mailbeacon.tracking.ingest import catch_up
 
     store = _store(_settings(options))
     account = _account(store, options["account"])
+    catch_up(store)
     with store.read(snapshot=True) as conn:
         message = get_message(conn, account.id, options["message_id"])
         if message is None:

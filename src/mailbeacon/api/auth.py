@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailbeacon.api.services import Services
 from mailbeacon.store.accounts import Account, account_for_api_key
+from mailbeacon.tracking.ingest import catch_up
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made by `mailbeacon init` or the API.")
 
@@ -29,6 +30,8 @@ def current_account(
         account = account_for_api_key(conn, credentials.credentials)
     if account is None:
         raise HTTPException(401, "invalid or revoked API key", headers=challenge)
+    # Whatever this request reads next counts every tracking hit answered before it arrived.
+    catch_up(services(request).store)
     return account
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -169,6 +170,27 @@ events = Table(
     Index("ix_events_account_id", "account_id", "id"),
     Index("ix_events_message_type", "message_id", "type"),
     Index("ix_events_recipient", "recipient_id", "id"),
+)
+
+# Tracking hits as they were answered: the hot path's durable journal. A hit is committed here before
+# its response goes out (one small row, no index but the key); the ingest step turns hits into
+# events, with the recipient's account and message, and deletes them in the same transaction.
+tracking_hits = Table(
+    "tracking_hits",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("received_us", BigInteger, nullable=False),  # microseconds since the Unix epoch, UTC
+    Column("type", String(24), nullable=False),
+    # No foreign keys, to keep the insert cheap: ingest joins both to the recipient's row.
+    Column("account_id", BigId, nullable=False),
+    Column("recipient_id", BigId, nullable=False),
+    Column("link_position", Integer, nullable=True),
+    Column("ip", String(45), nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("http_method", String(8), nullable=False),
+    Column("human", Boolean, nullable=False),
+    Column("machine_class", String(24), nullable=True),
+    Column("machine_reason", Text, nullable=True),
 )
 
 suppressions = Table(

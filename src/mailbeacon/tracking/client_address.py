@@ -22,6 +22,13 @@ def normalise_ip(value: str) -> IPAddress | None:
     return address
 
 
+@lru_cache(maxsize=65_536)
+def canonical_ip(value: str) -> str | None:
+    """The address in its one canonical spelling (IPv4-mapped IPv6 as IPv4), or None if it is none."""
+    address = normalise_ip(value)
+    return None if address is None else str(address)
+
+
 class ClientAddress:
     def __init__(self, trusted_proxies: Sequence[IPNetwork]) -> None:
         self.trusted = tuple(trusted_proxies)
@@ -31,10 +38,14 @@ class ClientAddress:
 
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The peer, or, when the peer is a trusted proxy, the last untrusted hop it reports."""
-        address = normalise_ip(peer) if peer else None
+        if not peer:
+            return None
+        if not self.trusted or not forwarded_for:
+            return canonical_ip(peer)
+        address = normalise_ip(peer)
         if address is None:
             return None
-        if not self.trusted or not forwarded_for or not self._is_trusted(address):
+        if not self._is_trusted(address):
             return str(address)
         for hop in reversed(forwarded_for.split(",")):
             hop_address = normalise_ip(hop)

@@ -1,4 +1,4 @@
-"""The event writer: tracking hits committed in groups, inside the event loop.
+"""The hit recorder: tracking hits committed to the journal in groups, by one writer thread.
 
 A request hands its hit to the recorder and waits on a future. The first hit of a new batch
 schedules a flush for the loop's next turn (or after the batch window), so every hit whose request
@@ -6,10 +6,11 @@ the loop handled in the meantime joins the same transaction: under load one comm
 serves hundreds of hits. Only after the commit are the futures resolved and the requests answer,
 so an answered hit is always stored.
 
-With SQLite the flush runs on the loop itself: a transaction of a few hundred rows takes about a
-millisecond, less than handing work to a thread and contending for the GIL costs. With PostgreSQL
-each batch goes to one writer thread, which waits on the network without holding the GIL while the
-loop gathers the next batch (measured: see docs/benchmarks.md).
+The writer thread takes one batch at a time while the loop gathers the next. Its store work is a
+few statements per batch (``append_hits``), during which SQLite and the PostgreSQL driver release
+the GIL, so the loop keeps serving requests meanwhile. Between batches, and whenever no hits wait,
+the same thread ingests journalled hits into events (``tracking/ingest.py``); when hits arrive
+faster than that, the journal grows and ingest takes every other turn until it has caught up.
 """
 
 from __future__ import annotations
@@ -19,22 +20,16 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from mailbeacon.events import EventType, SuppressionReason
 from mailbeacon.store import Store
-from mailbeacon.store.hits import (
-    EventRow,
-    RecipientRef,
-    insert_events,
-    load_links,
-    load_recipients,
-    mark_delivered,
-)
+from mailbeacon.store.hit_journal import Ingested, JournalRow, append_hits, from_micros
+from mailbeacon.store.hits import RecipientRef, load_links, load_recipients
 from mailbeacon.store.suppressions import suppress
+from mailbeacon.tracking.ingest import INGEST_CHUNK, catch_up, ingest_some
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +37,10 @@ CACHE_LIMIT = 200_000
 RETRY_FOR_S = 30.0
 RETRY_PAUSE_S = 0.5
 MAX_USER_AGENT = 2000
+# How long the hits must pause before a journal smaller than a chunk is ingested.
+QUIET_S = 0.05
+# How often an idle recorder looks for hits other processes journalled and did not ingest.
+INGEST_POLL_S = 1.0
 
 
 @dataclass(slots=True)
@@ -49,7 +48,7 @@ class Hit:
     type: EventType
     recipient_id: int
     link_position: int | None
-    occurred_at: datetime
+    received_us: int  # microseconds since the Unix epoch
     ip: str | None
     user_agent: str | None
     method: str
@@ -73,44 +72,56 @@ class EventRecorder:
         self._batch_max = batch_max
         self._pending: list[Hit] = []
         self._flush_scheduled = False
-        self._writing = False
-        self._unsettled = 0  # batches handed to the store and not yet answered (retries included)
+        self._busy = False  # the writer thread has a batch or an ingest in hand
+        self._unsettled = 0  # batches handed to the writer and not yet answered (retries included)
         self._idle: asyncio.Event | None = None
-        # SQLite commits in the loop: a batch takes about a millisecond, less than a thread hand-off
-        # and GIL contention cost. PostgreSQL waits on the network, which a thread does without the
-        # GIL: one writer thread, one batch at a time, while the loop gathers the next batch.
-        self._writer = ThreadPoolExecutor(1, "event-writer") if store.dialect == "postgresql" else None
+        self._writer = ThreadPoolExecutor(1, "hit-writer")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poll: asyncio.TimerHandle | None = None
+        self._quiet: asyncio.TimerHandle | None = None
+        self._ingest_due = False  # the poll asked for an ingest at the next turn
         self._recipients: dict[int, RecipientRef] = {}
         self._links: dict[tuple[int, int], str] = {}
-        self._delivered: set[int] = set()
         self._started = False
         self._stopped = False
-        self.committed = 0  # hits stored since start, for logs and tests
-        self.transactions = 0
+        self.backlog = 0  # hits journalled by this process and not yet ingested, as far as it knows
+        self.committed = 0  # hits journalled since start, for logs and tests
+        self.transactions = 0  # journal transactions
+        self.ingested = 0  # hits ingested into events by this process
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Accept hits; with ``loop``, also ingest what other processes left in the journal."""
         if self._stopped:
             raise RuntimeError("an event recorder cannot be restarted; make a new one")
         self._started = True
+        if loop is not None:
+            self._loop = loop
+            self._poll = loop.call_later(0, self._poll_journal)
 
     async def stop(self) -> None:
-        """Write everything already handed in (waiting out retries), then refuse new hits."""
+        """Write everything already handed in (waiting out retries), ingest it, refuse new hits."""
         self._stopped = True
-        while self._pending or self._unsettled:
+        for timer in (self._poll, self._quiet):
+            if timer is not None:
+                timer.cancel()
+        while self._pending or self._unsettled or self._busy:
             self._idle = asyncio.Event()
-            if self._pending and not self._writing:
+            if self._pending and not self._busy:
                 self._flush()
-            if self._pending or self._unsettled:
+            if self._pending or self._unsettled or self._busy:
                 await self._idle.wait()
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, catch_up, self._store)
+        except Exception:
+            log.exception("could not ingest the journal at shutdown; the next start will")
+        self._writer.shutdown(wait=True)
 
     def submit(self, hit: Hit) -> None:
         """Queue a hit; its future resolves once it is stored (or known not to be storable)."""
         if self._stopped or not self._started:
             raise RuntimeError("the event recorder is not running")
         self._pending.append(hit)
-        if not self._flush_scheduled and not self._writing:
+        if not self._flush_scheduled and not self._busy:
             self._flush_scheduled = True
             loop = hit.future.get_loop()
             if self._window > 0:
@@ -118,96 +129,133 @@ class EventRecorder:
             else:
                 loop.call_soon(self._flush)
 
-    # --- writing ------------------------------------------------------------------------------
+    # --- the loop's side ------------------------------------------------------------------------
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._writing or not self._pending:
+        if self._busy or not self._pending:
             return
         batch = self._pending[: self._batch_max]
         del self._pending[: self._batch_max]
         self._unsettled += 1
-        if self._pending and self._writer is None:
-            # More than one batch waits: the rest goes next turn, whatever becomes of this one.
-            self._flush_scheduled = True
-            batch[0].future.get_loop().call_soon(self._flush)
         self._dispatch(batch, time.monotonic())
 
     def _dispatch(self, batch: list[Hit], started: float) -> None:
+        self._busy = True
         loop = batch[0].future.get_loop()
-        if self._writer is None:
-            try:
-                outcomes = self._store_splitting(batch)
-            except Exception as exc:
-                self._failed(batch, started, exc)
-                return
-            self._settle(batch, outcomes)
-            return
-        self._writing = True
-        written = loop.run_in_executor(self._writer, self._store_splitting, batch)
+        written = loop.run_in_executor(self._writer, self._journal_splitting, batch)
         written.add_done_callback(lambda done: self._written(batch, started, done))
 
     def _written(self, batch: list[Hit], started: float, done: asyncio.Future[list[Outcome]]) -> None:
-        self._writing = False
+        self._busy = False
         error = done.exception()
         if error is not None:
-            self._failed(batch, started, error)
+            if self._retrying(batch, started, error):
+                return
+            # Nothing may escape: the waiting requests must always get an answer.
+            log.error("could not store %d tracking hits; answering without them", len(batch), exc_info=error)
+            self._settle(batch, [Outcome(False, self._known_url(hit), failed=True) for hit in batch])
         else:
             self._settle(batch, done.result())
-        if self._pending:
+        self._next(batch[0].future.get_loop())
+
+    def _retrying(self, batch: list[Hit], started: float, error: BaseException) -> bool:
+        if not isinstance(error, DBAPIError) or time.monotonic() - started > RETRY_FOR_S:
+            return False
+        log.warning("storing %d tracking hits failed; retrying", len(batch), exc_info=error)
+        self._busy = True  # the batch keeps its turn: nothing overtakes it
+        batch[0].future.get_loop().call_later(RETRY_PAUSE_S, self._dispatch, batch, started)
+        return True
+
+    def _next(self, loop: asyncio.AbstractEventLoop, *, after_ingest: bool = False) -> None:
+        """Hand the writer its next job. Ingest goes in chunks, each a transaction of its own: once a
+        full chunk has been journalled (taking turns with the hits), when the poll asks for it, or
+        after a moment without hits."""
+        if not after_ingest and (self.backlog >= INGEST_CHUNK or self._ingest_due):
+            self._ingest(loop)
+        elif self._pending:
             self._flush()
+        else:
+            if self.backlog and self._quiet is None:
+                self._quiet = loop.call_later(QUIET_S, self._ingest_if_quiet, loop)
+            if self._idle is not None and not self._unsettled:
+                self._idle.set()
 
-    def _failed(self, batch: list[Hit], started: float, error: BaseException) -> None:
-        if isinstance(error, DBAPIError) and time.monotonic() - started <= RETRY_FOR_S:
-            log.warning("storing %d tracking hits failed; retrying", len(batch), exc_info=error)
-            batch[0].future.get_loop().call_later(RETRY_PAUSE_S, self._dispatch, batch, started)
+    def _ingest_if_quiet(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._quiet = None
+        if not self._busy and not self._pending and self.backlog:
+            self._ingest(loop)
+
+    def _ingest(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._busy = True
+        ingested = loop.run_in_executor(self._writer, ingest_some, self._store, INGEST_CHUNK)
+        ingested.add_done_callback(lambda done: self._ingested(loop, done))
+
+    def _ingested(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future[Ingested]) -> None:
+        self._busy = False
+        self._ingest_due = False
+        error = done.exception()
+        if error is not None:
+            # The hits stay journalled; the next poll tries again.
+            log.error("could not ingest tracking hits into events", exc_info=error)
+            self.backlog = 0
+        else:
+            hits = done.result().hits
+            self.ingested += hits
+            # A full chunk means more may wait, journalled by this process or by others.
+            self.backlog = max(self.backlog - hits, 1 if hits == INGEST_CHUNK else 0)
+        self._next(loop, after_ingest=True)
+
+    def _poll_journal(self) -> None:
+        assert self._loop is not None
+        if self._stopped:
             return
-        # Nothing may escape: the waiting requests must always get an answer.
-        log.error("could not store %d tracking hits; answering without them", len(batch), exc_info=error)
-        self._settle(batch, [Outcome(False, self._known_url(hit), failed=True) for hit in batch])
+        if self._busy or self._pending:
+            self._ingest_due = True
+        else:
+            self._ingest(self._loop)
+        self._poll = self._loop.call_later(INGEST_POLL_S, self._poll_journal)
 
-    def _store_splitting(self, batch: list[Hit]) -> list[Outcome]:
+    def _settle(self, batch: list[Hit], outcomes: list[Outcome]) -> None:
+        for hit, outcome in zip(batch, outcomes, strict=True):
+            if not hit.future.done():  # a client that hung up cancelled its wait
+                hit.future.set_result(outcome)
+        self._unsettled -= 1
+
+    # --- the writer thread's side ------------------------------------------------------------
+
+    def _journal_splitting(self, batch: list[Hit]) -> list[Outcome]:
         try:
-            return self._store_once(batch)
+            return self._journal_once(batch)
         except (DataError, IntegrityError):
             if len(batch) == 1:
                 log.exception("a tracking hit the store refuses was dropped: %r", batch[0])
                 return [Outcome(False, self._known_url(batch[0]), failed=True)]
             # One bad hit must not sink the others: store them one by one.
-            return [outcome for hit in batch for outcome in self._store_splitting([hit])]
+            return [outcome for hit in batch for outcome in self._journal_splitting([hit])]
 
-    def _store_once(self, batch: list[Hit]) -> list[Outcome]:
+    def _journal_once(self, batch: list[Hit]) -> list[Outcome]:
         with self._store.write() as conn:
-            outcomes, engaged = self._store_batch(conn, batch)
-        # Only after the commit: a rolled-back attempt must not make the retry skip these.
-        if len(self._delivered) > CACHE_LIMIT:
-            self._delivered.clear()
-        self._delivered.update(engaged)
-        self.committed += sum(1 for outcome in outcomes if outcome.recorded)
+            self._resolve(conn, batch)
+            rows: list[JournalRow] = []
+            outcomes: list[Outcome] = []
+            for hit in batch:
+                ref = self._recipients.get(hit.recipient_id)
+                url = self._known_url(hit)
+                if ref is None or (hit.type is EventType.CLICKED and url is None):
+                    outcomes.append(Outcome(False))
+                    continue
+                rows.append(_row(ref, hit))
+                outcomes.append(Outcome(True, url))
+                if hit.type is EventType.UNSUBSCRIBED:
+                    # At once, not at ingest: no mail may go to the address once the page says so.
+                    at = from_micros(hit.received_us)
+                    suppress(conn, ref.account_id, ref.email, SuppressionReason.UNSUBSCRIBED.value, at, None)
+            append_hits(conn, rows)
+        self.committed += len(rows)
+        self.backlog += len(rows)
         self.transactions += 1
         return outcomes
-
-    def _store_batch(self, conn: Connection, batch: list[Hit]) -> tuple[list[Outcome], set[int]]:
-        self._resolve(conn, batch)
-        rows: list[EventRow] = []
-        outcomes: list[Outcome] = []
-        engaged: set[int] = set()
-        for hit in batch:
-            ref = self._recipients.get(hit.recipient_id)
-            url = self._known_url(hit)
-            if ref is None or (hit.type is EventType.CLICKED and url is None):
-                outcomes.append(Outcome(False))
-                continue
-            rows.append(_row(ref, hit))
-            outcomes.append(Outcome(True, url))
-            if hit.type is EventType.OPENED or hit.type is EventType.CLICKED:
-                engaged.add(hit.recipient_id)
-            elif hit.type is EventType.UNSUBSCRIBED:
-                reason = SuppressionReason.UNSUBSCRIBED.value
-                suppress(conn, ref.account_id, ref.email, reason, hit.occurred_at, None)
-        mark_delivered(conn, engaged - self._delivered)
-        insert_events(conn, rows)
-        return outcomes, engaged
 
     def _resolve(self, conn: Connection, batch: list[Hit]) -> None:
         if len(self._recipients) > CACHE_LIMIT:
@@ -233,26 +281,17 @@ class EventRecorder:
             return None
         return self._links.get((ref.message_id, hit.link_position))
 
-    def _settle(self, batch: list[Hit], outcomes: list[Outcome]) -> None:
-        for hit, outcome in zip(batch, outcomes, strict=True):
-            if not hit.future.done():  # a client that hung up cancelled its wait
-                hit.future.set_result(outcome)
-        self._unsettled -= 1
-        if self._idle is not None and not self._unsettled and not self._pending:
-            self._idle.set()
 
-
-def _row(ref: RecipientRef, hit: Hit) -> EventRow:
+def _row(ref: RecipientRef, hit: Hit) -> JournalRow:
     agent = hit.user_agent
     if agent:
         # PostgreSQL cannot store NUL characters in text; they carry no meaning in a user agent.
         agent = agent[:MAX_USER_AGENT].replace("\x00", "")
-    return EventRow(
-        ref.account_id,
-        ref.message_id,
-        hit.recipient_id,
+    return JournalRow(
+        hit.received_us,
         hit.type.value,
-        hit.occurred_at,
+        ref.account_id,
+        hit.recipient_id,
         hit.link_position,
         hit.ip,
         agent,
