@@ -294,3 +294,72 @@ inbound_messages = Table(
     Column("raw", LargeBinary, nullable=True),
     Index("ix_inbound_messages_account", "account_id", "id"),
 )
+
+# DMARC aggregate, DMARC failure and SMTP TLS reports received (by mail to the reports address, or
+# uploaded), per sending domain. A report that could not be read is kept too (status "rejected", with
+# the reason and its raw bytes) for inspection. account_id is NULL while no account sends from the
+# report's domain. ``dedup_key`` (kind, reporter, report id, domain) keeps a report sent twice from
+# being counted twice; rejected reports have none.
+dmarc_reports = Table(
+    "dmarc_reports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(8), nullable=False),  # smtp, api, cli
+    Column("status", String(16), nullable=False),  # ok, rejected
+    Column("error", Text, nullable=True),
+    Column("kind", String(16), nullable=True),  # aggregate, failure, smtp_tls
+    Column("domain", String(255), nullable=True),
+    Column("org_name", String(300), nullable=True),
+    Column("org_email", String(320), nullable=True),
+    Column("report_id", String(300), nullable=True),
+    Column("begin_at", UTCDateTime, nullable=True),
+    Column("end_at", UTCDateTime, nullable=True),
+    Column("policy", JSON, nullable=True),
+    Column("record_count", Integer, nullable=False, server_default="0"),
+    Column("message_count", BigInteger, nullable=False, server_default="0"),
+    # The report's JSON without its records (those are rows of dmarc_records).
+    Column("parsed", JSON, nullable=True),
+    Column("dedup_key", String(64), nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("raw", LargeBinary, nullable=True),  # NULL when larger than the kept-raw limit
+    UniqueConstraint("account_id", "dedup_key", name="uq_dmarc_reports_account_dedup"),
+    Index("ix_dmarc_reports_account_id", "account_id", "id"),
+    Index("ix_dmarc_reports_account_domain_begin", "account_id", "domain", "begin_at"),
+)
+
+# One row per record of an aggregate report: ``message_count`` messages from one source IP with one
+# outcome. Domain, reporter and interval are copied from the report so summaries read this table alone.
+dmarc_records = Table(
+    "dmarc_records",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("report_id", BigId, ForeignKey("dmarc_reports.id", ondelete="CASCADE"), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("reporter", String(300), nullable=True),
+    Column("interval_begin", UTCDateTime, nullable=False),
+    Column("interval_end", UTCDateTime, nullable=False),
+    Column("source_ip", String(45), nullable=False),
+    Column("source_name", String(200), nullable=True),
+    Column("source_type", String(64), nullable=True),
+    Column("source_asn", BigInteger, nullable=True),
+    Column("source_as_name", String(200), nullable=True),
+    Column("source_country", String(2), nullable=True),
+    Column("message_count", Integer, nullable=False),
+    Column("disposition", String(16), nullable=False),
+    Column("dkim", String(16), nullable=False),
+    Column("spf", String(16), nullable=False),
+    Column("dkim_aligned", Boolean, nullable=False),
+    Column("spf_aligned", Boolean, nullable=False),
+    Column("dmarc_pass", Boolean, nullable=False),
+    Column("header_from", String(255), nullable=False),
+    Column("envelope_from", String(255), nullable=True),
+    Column("envelope_to", String(255), nullable=True),
+    Column("override_reasons", JSON, nullable=False),
+    Column("dkim_results", JSON, nullable=False),
+    Column("spf_results", JSON, nullable=False),
+    Index("ix_dmarc_records_report", "report_id", "id"),
+    Index("ix_dmarc_records_account_domain_begin", "account_id", "domain", "interval_begin"),
+)
