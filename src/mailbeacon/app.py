@@ -79,7 +79,13 @@ class MailbeaconApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.stop()
-                log.info("stopped; %d tracking events stored by this process", self.recorder.committed)
+                recorder = self.recorder
+                log.info(
+                    "stopped; this process stored %d tracking hits in %d transactions and ingested %d",
+                    recorder.committed,
+                    recorder.transactions,
+                    recorder.ingested,
+                )
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import DataError
 
 import mailbeacon.store.hits as hits_module
 import mailbeacon.tracking.recorder as recorder_module
@@ -115,14 +114,14 @@ def test_clearing_a_full_cache_loses_nothing(
 def test_one_hit_the_store_refuses_does_not_sink_the_batch(
     store: Store, recorder: EventRecorder, recipient_ids: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_append = hit_journal.append_hits
+    real_append = hit_journal.JournalWriter.append
 
-    def refusing(conn: Any, rows: Any) -> None:
+    def refusing(writer: hit_journal.JournalWriter, rows: Any) -> None:
         if any(row.user_agent == "poison" for row in rows):
-            raise DataError("INSERT", {}, Exception("value too long"))
-        real_append(conn, rows)
+            raise hit_journal.JournalRefused("value too long")
+        real_append(writer, rows)
 
-    monkeypatch.setattr(recorder_module, "append_hits", refusing)
+    monkeypatch.setattr(hit_journal.JournalWriter, "append", refusing)
     before = stored(store)
     outcomes = record_all(
         recorder,
@@ -172,19 +171,18 @@ def test_nul_characters_in_a_user_agent_are_stored_without_them(
 def test_a_database_outage_is_retried_until_it_passes(
     store: Store, recorder: EventRecorder, recipient_ids: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sqlalchemy.exc import OperationalError
 
     monkeypatch.setattr(recorder_module, "RETRY_PAUSE_S", 0.05)
-    real_append = hit_journal.append_hits
+    real_append = hit_journal.JournalWriter.append
     failures = {"left": 3}
 
-    def down_for_a_while(conn: Any, rows: Any) -> None:
+    def down_for_a_while(writer: hit_journal.JournalWriter, rows: Any) -> None:
         if failures["left"]:
             failures["left"] -= 1
-            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
-        real_append(conn, rows)
+            raise hit_journal.JournalUnavailable("server closed the connection")
+        real_append(writer, rows)
 
-    monkeypatch.setattr(recorder_module, "append_hits", down_for_a_while)
+    monkeypatch.setattr(hit_journal.JournalWriter, "append", down_for_a_while)
     before = stored(store)
     outcomes = record_all(recorder, lambda loop: [hit(loop, rid, EventType.OPENED) for rid in recipient_ids])
     assert all(o.recorded for o in outcomes)

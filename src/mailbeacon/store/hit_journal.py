@@ -9,13 +9,13 @@ also suppressed when they are journalled, not only when ingested.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from mailbeacon.events import SUPERSEDED_BY_ENGAGEMENT, EventType, RecipientStatus
 from mailbeacon.store.hits import take_event_order_lock
@@ -48,20 +48,93 @@ def _append_statement(rows: int, placeholder: str) -> str:
     return f"INSERT INTO tracking_hits ({_COLUMNS}) VALUES " + ", ".join([one] * rows)
 
 
-def append_hits(conn: Connection, rows: Sequence[JournalRow]) -> None:
-    """Append hits in as few statements as possible, each of a size seen before.
-
-    One statement per power of two (a batch of 75 is 64 + 8 + 2 + 1 rows) keeps the number of
-    distinct statements small, so the driver's statement cache always holds them, and lets the
-    database do the inserting in one call that, for SQLite, runs without holding the GIL.
-    """
-    placeholder = "%s" if conn.dialect.name == "postgresql" else "?"
+def _append_chunks(rows: Sequence[JournalRow], placeholder: str) -> Iterator[tuple[str, tuple[object, ...]]]:
+    """One statement per power of two (a batch of 75 is 64 + 8 + 2 + 1 rows): few distinct
+    statements, so the driver's statement cache always holds them, and the database inserts each
+    chunk in one call that, for SQLite, runs without holding the GIL."""
     start = 0
     for size in _POWERS:
         while len(rows) - start >= size:
             chunk = rows[start : start + size]
-            conn.exec_driver_sql(_append_statement(size, placeholder), tuple(v for row in chunk for v in row))
+            yield _append_statement(size, placeholder), tuple(v for row in chunk for v in row)
             start += size
+
+
+def append_hits(conn: Connection, rows: Sequence[JournalRow]) -> None:
+    """Append hits within the caller's transaction."""
+    placeholder = "%s" if conn.dialect.name == "postgresql" else "?"
+    for statement, values in _append_chunks(rows, placeholder):
+        conn.exec_driver_sql(statement, values)
+
+
+class JournalUnavailable(Exception):
+    """The journal could not be written for now (database down, locked, connection lost)."""
+
+
+class JournalRefused(Exception):
+    """The database refused these rows as they are (a value it cannot store)."""
+
+
+class JournalWriter:
+    """A process's own connection for appending hits, kept open and used through the driver.
+
+    A batch costs a BEGIN, one INSERT per power of two and a COMMIT, without SQLAlchemy's
+    per-statement and per-transaction work, which at a few hits a batch cost more than the
+    inserts. Used from one thread at a time (the recorder's writer thread).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._placeholder = "?" if self._sqlite else "%s"
+        self._dbapi: Any = engine.dialect.loaded_dbapi
+        self._connection: Any = None
+
+    def append(self, rows: Sequence[JournalRow]) -> None:
+        """Append and commit; raises JournalUnavailable or JournalRefused, having rolled back."""
+        if not rows:
+            return
+        connection = self._connection or self._connect()
+        cursor = connection.cursor()
+        try:
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            for statement, values in _append_chunks(rows, self._placeholder):
+                cursor.execute(statement, values)
+            if self._sqlite:
+                cursor.execute("COMMIT")
+            else:
+                connection.commit()
+        except self._engine.dialect.loaded_dbapi.Error as exc:
+            self._abandon()
+            refused = (
+                self._engine.dialect.loaded_dbapi.DataError,
+                self._engine.dialect.loaded_dbapi.IntegrityError,
+            )
+            raise (JournalRefused if isinstance(exc, refused) else JournalUnavailable)(str(exc)) from exc
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> Any:
+        try:
+            self._connection = self._engine.raw_connection()
+        except Exception as exc:
+            raise JournalUnavailable(str(exc)) from exc
+        return self._connection
+
+    def _abandon(self) -> None:
+        # After any error the connection's state is unknown: roll back and start afresh next time.
+        connection, self._connection = self._connection, None
+        try:
+            connection.rollback()
+            connection.invalidate()
+        except Exception:  # noqa: S110 - it is being thrown away
+            pass
 
 
 @dataclass(frozen=True, slots=True)

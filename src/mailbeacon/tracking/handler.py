@@ -32,6 +32,10 @@ _GIF_HEADERS = [
     (b"pragma", b"no-cache"),
     (b"expires", b"0"),
 ]
+# The pixel's answer never changes: its messages are built once (servers only read them).
+_GIF_START = {"type": "http.response.start", "status": 200, "headers": _GIF_HEADERS}
+_GIF_BODY = {"type": "http.response.body", "body": TRANSPARENT_GIF}
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
 _HTML = (b"content-type", b"text/html; charset=utf-8")
 _ROBOTS = (b"x-robots-tag", b"noindex, nofollow")
 # Characters a browser drops from URLs (WHATWG), and may never appear in a header.
@@ -136,7 +140,8 @@ class TrackingHandler:
         if token is not None:
             # Whatever happens, the reader gets the image: the pixel never breaks for them.
             await self._record(self._hit(scope, EventType.OPENED, token, method))
-        await _respond(send, 200, _GIF_HEADERS, b"" if method == "HEAD" else TRANSPARENT_GIF)
+        await send(_GIF_START)
+        await send(_GIF_BODY if method != "HEAD" else _EMPTY_BODY)
 
     async def _click(self, scope: Scope, send: Send, raw_token: str | None, method: str) -> None:
         token = await self._verified(raw_token, TokenKind.CLICK) if raw_token else None

@@ -21,12 +21,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from mailbeacon.events import EventType, SuppressionReason
 from mailbeacon.store import Store
-from mailbeacon.store.hit_journal import Ingested, JournalRow, append_hits, from_micros
+from mailbeacon.store.hit_journal import (
+    Ingested,
+    JournalRefused,
+    JournalRow,
+    JournalUnavailable,
+    JournalWriter,
+    append_hits,
+    from_micros,
+)
 from mailbeacon.store.hits import RecipientRef, load_links, load_recipients
 from mailbeacon.store.suppressions import suppress
 from mailbeacon.tracking.ingest import INGEST_CHUNK, catch_up, ingest_some
@@ -76,6 +83,7 @@ class EventRecorder:
         self._unsettled = 0  # batches handed to the writer and not yet answered (retries included)
         self._idle: asyncio.Event | None = None
         self._writer = ThreadPoolExecutor(1, "hit-writer")
+        self._journal = JournalWriter(store.engine)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poll: asyncio.TimerHandle | None = None
         self._quiet: asyncio.TimerHandle | None = None
@@ -114,6 +122,7 @@ class EventRecorder:
             await asyncio.get_running_loop().run_in_executor(self._writer, catch_up, self._store)
         except Exception:
             log.exception("could not ingest the journal at shutdown; the next start will")
+        self._writer.submit(self._journal.close)
         self._writer.shutdown(wait=True)
 
     def submit(self, hit: Hit) -> None:
@@ -122,12 +131,16 @@ class EventRecorder:
             raise RuntimeError("the event recorder is not running")
         self._pending.append(hit)
         if not self._flush_scheduled and not self._busy:
-            self._flush_scheduled = True
-            loop = hit.future.get_loop()
-            if self._window > 0:
-                loop.call_later(self._window, self._flush)
-            else:
-                loop.call_soon(self._flush)
+            self._schedule_flush(hit.future.get_loop())
+
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Not now but at the loop's next turn (or after the window): every request the loop has
+        # ready by then joins this batch instead of waiting for the next.
+        self._flush_scheduled = True
+        if self._window > 0:
+            loop.call_later(self._window, self._flush)
+        else:
+            loop.call_soon(self._flush)
 
     # --- the loop's side ------------------------------------------------------------------------
 
@@ -160,7 +173,8 @@ class EventRecorder:
         self._next(batch[0].future.get_loop())
 
     def _retrying(self, batch: list[Hit], started: float, error: BaseException) -> bool:
-        if not isinstance(error, DBAPIError) or time.monotonic() - started > RETRY_FOR_S:
+        transient = isinstance(error, DBAPIError | JournalUnavailable)
+        if not transient or time.monotonic() - started > RETRY_FOR_S:
             return False
         log.warning("storing %d tracking hits failed; retrying", len(batch), exc_info=error)
         self._busy = True  # the batch keeps its turn: nothing overtakes it
@@ -174,7 +188,8 @@ class EventRecorder:
         if not after_ingest and (self.backlog >= INGEST_CHUNK or self._ingest_due):
             self._ingest(loop)
         elif self._pending:
-            self._flush()
+            if not self._flush_scheduled:
+                self._schedule_flush(loop)
         else:
             if self.backlog and self._quiet is None:
                 self._quiet = loop.call_later(QUIET_S, self._ingest_if_quiet, loop)
@@ -227,7 +242,7 @@ class EventRecorder:
     def _journal_splitting(self, batch: list[Hit]) -> list[Outcome]:
         try:
             return self._journal_once(batch)
-        except (DataError, IntegrityError):
+        except (DataError, IntegrityError, JournalRefused):
             if len(batch) == 1:
                 log.exception("a tracking hit the store refuses was dropped: %r", batch[0])
                 return [Outcome(False, self._known_url(batch[0]), failed=True)]
@@ -235,45 +250,61 @@ class EventRecorder:
             return [outcome for hit in batch for outcome in self._journal_splitting([hit])]
 
     def _journal_once(self, batch: list[Hit]) -> list[Outcome]:
-        with self._store.write() as conn:
-            self._resolve(conn, batch)
-            rows: list[JournalRow] = []
-            outcomes: list[Outcome] = []
-            for hit in batch:
-                ref = self._recipients.get(hit.recipient_id)
-                url = self._known_url(hit)
-                if ref is None or (hit.type is EventType.CLICKED and url is None):
-                    outcomes.append(Outcome(False))
-                    continue
-                rows.append(_row(ref, hit))
-                outcomes.append(Outcome(True, url))
-                if hit.type is EventType.UNSUBSCRIBED:
-                    # At once, not at ingest: no mail may go to the address once the page says so.
+        self._resolve(batch)
+        rows: list[JournalRow] = []
+        outcomes: list[Outcome] = []
+        unsubscribes: list[tuple[RecipientRef, Hit]] = []
+        for hit in batch:
+            ref = self._recipients.get(hit.recipient_id)
+            url = self._known_url(hit)
+            if ref is None or (hit.type is EventType.CLICKED and url is None):
+                outcomes.append(Outcome(False))
+                continue
+            rows.append(_row(ref, hit))
+            outcomes.append(Outcome(True, url))
+            if hit.type is EventType.UNSUBSCRIBED:
+                unsubscribes.append((ref, hit))
+        if unsubscribes:
+            # Suppressed in the journal's own transaction: no mail may go to the address once the
+            # page says so, not even before the hit is ingested.
+            with self._store.write() as conn:
+                append_hits(conn, rows)
+                for ref, hit in unsubscribes:
                     at = from_micros(hit.received_us)
                     suppress(conn, ref.account_id, ref.email, SuppressionReason.UNSUBSCRIBED.value, at, None)
-            append_hits(conn, rows)
+        else:
+            self._journal.append(rows)
         self.committed += len(rows)
         self.backlog += len(rows)
         self.transactions += 1
         return outcomes
 
-    def _resolve(self, conn: Connection, batch: list[Hit]) -> None:
+    def _resolve(self, batch: list[Hit]) -> None:
+        """Make sure the caches know every recipient and clicked link of the batch (reads on a miss)."""
         if len(self._recipients) > CACHE_LIMIT:
             self._recipients.clear()
         if len(self._links) > CACHE_LIMIT:
             self._links.clear()
-        missing = sorted({hit.recipient_id for hit in batch}.difference(self._recipients))
-        if missing:
-            self._recipients.update(load_recipients(conn, missing))
-        messages_needed = {
-            ref.message_id
+        recipients, links = self._recipients, self._links
+        if all(
+            (ref := recipients.get(hit.recipient_id)) is not None
+            and (hit.link_position is None or (ref.message_id, hit.link_position) in links)
             for hit in batch
-            if hit.link_position is not None
-            and (ref := self._recipients.get(hit.recipient_id)) is not None
-            and (ref.message_id, hit.link_position) not in self._links
-        }
-        if messages_needed:
-            self._links.update(load_links(conn, sorted(messages_needed)))
+        ):
+            return
+        with self._store.read() as conn:
+            missing = sorted({hit.recipient_id for hit in batch}.difference(recipients))
+            if missing:
+                recipients.update(load_recipients(conn, missing))
+            messages_needed = {
+                ref.message_id
+                for hit in batch
+                if hit.link_position is not None
+                and (ref := recipients.get(hit.recipient_id)) is not None
+                and (ref.message_id, hit.link_position) not in links
+            }
+            if messages_needed:
+                links.update(load_links(conn, sorted(messages_needed)))
 
     def _known_url(self, hit: Hit) -> str | None:
         ref = self._recipients.get(hit.recipient_id)
