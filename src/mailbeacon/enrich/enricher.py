@@ -61,7 +61,7 @@ class Enrichment:
 class Enricher:
     """Geo lookups cached by IP and device parses cached by user agent (both bounded); no database use.
 
-    One per process; it is cheap to call from one thread at a time (the caches are thread-safe too).
+    One per process, shared by its threads.
     """
 
     def __init__(self, geo: GeoLookup, network_cache_size: int = NETWORK_CACHE_SIZE) -> None:

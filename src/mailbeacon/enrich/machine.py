@@ -184,7 +184,6 @@ def _burst(hit: HitFacts, device: Device, network: Network) -> Finding | None:
 
 
 _RULES: tuple[Callable[[HitFacts, Device, Network], Finding | None], ...] = (
-    _trap,
     _apple_privacy,
     _announced_prefetch,
     _method,
@@ -234,11 +233,15 @@ def classify(hit: HitFacts) -> Classification:
 
 def classify_with(hit: HitFacts, device: Device, network: Network) -> Classification:
     """classify() with the device and network given apart from the hit (saves copying it)."""
+    trapped = _trap(hit, device, network)
     findings = [finding for rule in _RULES if (finding := rule(hit, device, network)) is not None]
     findings.extend(_agent_findings(hit.user_agent, device, hit.kind))
+    if trapped:
+        findings.insert(0, trapped)
     if not findings:
         return Classification(MachineClass.HUMAN, True, (_describe(device), "no sign of a machine"))
-    machine_class = min((found for found, _ in findings), key=_PRECEDENCE.index)
+    # The trap link decides alone: no reader can see it, whatever else the hit looks like.
+    machine_class = trapped[0] if trapped else min((found for found, _ in findings), key=_PRECEDENCE.index)
     deciding = [reason for found, reason in findings if found == machine_class]
     others = [reason for found, reason in findings if found != machine_class]
     # A proxy fetch counts as a person's open unless another rule speaks against it (e.g. its speed).
