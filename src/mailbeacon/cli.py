@@ -287,7 +287,8 @@ def api_key_create(**options: Any) -> None:
     click.echo(f"API key for account {account.name!r} (shown only now): {key}")
 
 
-# The mail path's command groups register themselves on `main`.
+# The mail path's and the DMARC command groups register themselves on `main`.
+import mailbeacon.cli_dmarc  # noqa: E402, F401
 from mailbeacon import cli_mail  # noqa: E402, F401
 
 if __name__ == "__main__":

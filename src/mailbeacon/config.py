@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     bounce_domain: str = ""  # empty: the host of public_base_url
     dkim_dir: Path | None = None  # empty: data_dir/dkim
 
+    # --- DMARC reports ---
+    # Where reporters mail DMARC aggregate, failure and SMTP TLS reports (rua=mailto:, ruf=, TLSRPT).
+    dmarc_report_address: str = ""  # empty: dmarc@bounce_domain
+    dmarc_max_report_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # a report file or upload
+
     @field_validator("trusted_proxies", "roles", "dns_nameservers", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -125,6 +130,9 @@ class Settings(BaseSettings):
             return self.bounce_domain.lower()
         host = urlsplit(self.resolved_public_base_url()).hostname or "localhost"
         return host.lower()
+
+    def resolved_dmarc_report_address(self) -> str:
+        return (self.dmarc_report_address or f"dmarc@{self.resolved_bounce_domain()}").lower()
 
     def resolved_dkim_dir(self) -> Path:
         return self.dkim_dir or self.data_dir / "dkim"

@@ -86,7 +86,7 @@ class MailRoles:
             await self._server.wait_closed()
         if self.worker is not None:
             await self.worker.stop()
-        await asyncio.to_thread(self.writer.stop)
+        await self.writer.close()
 
 
 def _nothing() -> None:

@@ -9,7 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from mailbeacon.dmarc.recording import Recorded, read_report, store_report
+from mailbeacon.dmarc.report import ReportStatus
 from mailbeacon.events import EventType, RecipientStatus, SuppressionReason
+from mailbeacon.inbound import dmarc_mail
 from mailbeacon.inbound.classify import suppresses
 from mailbeacon.inbound.explain import explain
 from mailbeacon.inbound.matching import Match, MatchedCopy, match_report
@@ -40,6 +43,7 @@ class Received:
     report: InboundReport
     match: Match
     event_type: EventType | None
+    dmarc: Recorded | None = None  # mail to the reports address: the DMARC or SMTP TLS report stored
 
 
 def explain_match(report: InboundReport, match: Match) -> dict[str, Any]:
@@ -71,12 +75,25 @@ def receive(
     signer: TokenSigner,
     our_domains: Sequence[str],
     account_id: int | None = None,
+    report_addresses: Sequence[str] | None = None,
 ) -> Received:
     """Parse, match and record in one transaction: events, statuses, suppressions, the inbound log.
 
     With ``account_id`` (mail handed in through one account's API key) only that account's copies
     can be matched: nobody can bounce or complain about another account's mail.
+
+    Mail to a reports address (``report_addresses``, by default ``dmarc@`` each of ``our_domains``) is
+    a DMARC or SMTP TLS report: stored as one (dmarc/recording.py), and noted in the inbound log.
     """
+    if dmarc_mail.is_report_mail(envelope_to, dmarc_mail.report_addresses(our_domains, report_addresses)):
+        return _receive_report(
+            store,
+            raw,
+            source=source,
+            envelope_from=envelope_from,
+            envelope_to=envelope_to,
+            account_id=account_id,
+        )
     report = parse_inbound(raw)
     now = datetime.now(UTC)
     with store.write() as conn:
@@ -90,25 +107,95 @@ def receive(
             # Anyone on the Internet can mail the bounce domain: big mail is explained, not kept.
             keep_raw = False
             explanation["not_kept"] = f"larger than {KEEP_RAW_LIMIT} bytes"
-        inbound_id = conn.execute(
-            insert(inbound_messages)
-            .values(
-                account_id=match.copy.account_id if match.copy else account_id,
-                received_at=now,
-                source=source,
-                kind=report.kind.value,
-                matched=match.copy is not None,
-                envelope_from=(envelope_from or "")[:320] or None,
-                envelope_to=list(envelope_to)[:100],
-                from_address=(report.from_address or "")[:320] or None,
-                subject=report.subject[:2000] if report.subject else None,
-                size=len(raw),
-                explanation=explanation,
-                raw=raw if keep_raw else None,
-            )
-            .returning(inbound_messages.c.id)
-        ).scalar_one()
-    return Received(int(inbound_id), report, match, event_type)
+        inbound_id = _log_inbound(
+            conn,
+            account_id=match.copy.account_id if match.copy else account_id,
+            now=now,
+            source=source,
+            kind=report.kind.value,
+            matched=match.copy is not None,
+            envelope_from=envelope_from,
+            envelope_to=envelope_to,
+            from_address=report.from_address,
+            subject=report.subject,
+            size=len(raw),
+            explanation=explanation,
+            raw=raw if keep_raw else None,
+        )
+    return Received(inbound_id, report, match, event_type)
+
+
+def _receive_report(
+    store: Store,
+    raw: bytes,
+    *,
+    source: str,
+    envelope_from: str | None,
+    envelope_to: Sequence[str],
+    account_id: int | None,
+) -> Received:
+    parsed = read_report(raw)
+    sender, subject = dmarc_mail.sender_and_subject(raw)
+    now = datetime.now(UTC)
+    with store.write() as conn:
+        recorded = store_report(conn, raw, parsed, source=source, account_id=account_id, now=now)
+        inbound_id = _log_inbound(
+            conn,
+            account_id=recorded.account_id,
+            now=now,
+            source=source,
+            kind="dmarc_report",
+            matched=recorded.status is ReportStatus.OK and recorded.account_id is not None,
+            envelope_from=envelope_from,
+            envelope_to=envelope_to,
+            from_address=sender,
+            subject=subject,
+            size=len(raw),
+            explanation=dmarc_mail.explanation(recorded),
+            raw=None,
+        )
+    problems = (recorded.error,) if recorded.error else ()
+    report = InboundReport(
+        InboundKind.UNKNOWN, "dmarc_report", from_address=sender, subject=subject, problems=problems
+    )
+    return Received(inbound_id, report, Match(None), None, dmarc=recorded)
+
+
+def _log_inbound(
+    conn: Connection,
+    *,
+    account_id: int | None,
+    now: datetime,
+    source: str,
+    kind: str,
+    matched: bool,
+    envelope_from: str | None,
+    envelope_to: Sequence[str],
+    from_address: str | None,
+    subject: str | None,
+    size: int,
+    explanation: dict[str, Any],
+    raw: bytes | None,
+) -> int:
+    inbound_id = conn.execute(
+        insert(inbound_messages)
+        .values(
+            account_id=account_id,
+            received_at=now,
+            source=source,
+            kind=kind,
+            matched=matched,
+            envelope_from=(envelope_from or "")[:320] or None,
+            envelope_to=list(envelope_to)[:100],
+            from_address=(from_address or "")[:320] or None,
+            subject=subject[:2000] if subject else None,
+            size=size,
+            explanation=explanation,
+            raw=raw,
+        )
+        .returning(inbound_messages.c.id)
+    ).scalar_one()
+    return int(inbound_id)
 
 
 def _record(conn: Connection, report: InboundReport, match: Match, now: datetime) -> EventType | None:

@@ -42,6 +42,7 @@ from mailbeacon.tokens import TokenSigner
 log = logging.getLogger(__name__)
 
 TRUSTED_NETWORKS_REFRESH_S = 10.0
+INLINE_PREPARE_BYTES = 64 * 1024
 
 
 class IntakeHandler:
@@ -161,18 +162,20 @@ class IntakeHandler:
             helo=str(session.host_name or ""),
             protocol=_protocol(session),
         )
+        prepare = functools.partial(
+            prepare_submission,
+            login.account,
+            login.credential,
+            submitted,
+            raw,
+            hostname=self.settings.smtp_hostname,
+            server_base_url=self.settings.resolved_public_base_url(),
+        )
         try:
-            # Parsing and rewriting run beside the event loop, which keeps serving the other sessions
-            # (and, in the all-in-one server, tracking hits and deliveries) meanwhile.
-            prepared = await asyncio.to_thread(
-                prepare_submission,
-                login.account,
-                login.credential,
-                submitted,
-                raw,
-                hostname=self.settings.smtp_hostname,
-                server_base_url=self.settings.resolved_public_base_url(),
-            )
+            # A large message is parsed and rewritten beside the event loop, which keeps serving the
+            # other sessions (and tracking hits, deliveries) meanwhile; for a small one, the trip to a
+            # thread and back costs more than the work.
+            prepared = prepare() if len(raw) <= INLINE_PREPARE_BYTES else await asyncio.to_thread(prepare)
         except MimeError as exc:
             return f"554 5.6.0 Message refused: {_one_line(exc.reason)}"
         except OptionError as exc:

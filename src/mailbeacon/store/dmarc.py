@@ -39,7 +39,7 @@ class StoredReport:
     report_id: str | None
     begin: datetime | None
     end: datetime | None
-    policy: dict[str, Any] | None
+    policy_published: dict[str, Any] | None
     record_count: int
     message_count: int
     parsed: dict[str, Any] | None
@@ -67,7 +67,7 @@ def _stored(row: Row[Any]) -> StoredReport:
         report_id=row.report_id,
         begin=row.begin_at,
         end=row.end_at,
-        policy=row.policy,
+        policy_published=row.policy,
         record_count=row.record_count,
         message_count=row.message_count,
         parsed=row.parsed,
@@ -349,7 +349,7 @@ def domain_summary(
         for row in conn.execute(grouped.group_by(*keys))
     ]
     reports = [
-        report.policy
+        report.policy_published
         for report in list_reports(
             conn,
             ReportFilter(account_id, domain, ReportKind.AGGREGATE.value, ReportStatus.OK.value, since, until),
