@@ -192,6 +192,11 @@ def test_the_trap_link_marks_its_address_as_a_scanner_for_that_copy(enricher: En
         kind="click", ip=HOME, user_agent=CHROME, at=1300.0, link_position=1, copy_clicks=trapped
     )
     assert enricher.enrich(other).classification.machine_class == MachineClass.HUMAN
+    # The trap decides even when the same address's hit looks like a proxy's or a prefetch.
+    proxy = HitFacts(kind="open", ip="52.1.2.3", user_agent=GMAIL_PROXY, copy_clicks=trapped)
+    found = enricher.enrich(proxy).classification
+    assert (found.machine_class, found.human) == (MachineClass.SCANNER, False)
+    assert found.evidence[0] == "52.1.2.3 also followed this copy's invisible trap link"
 
 
 def test_classify_alone_describes_the_agent_itself() -> None:
