@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, distinct, func, insert, select
+from sqlalchemy import Connection, and_, distinct, func, insert, select
 
 from mailbeacon.events import EventType
 from mailbeacon.store.hits import take_event_order_lock
-from mailbeacon.store.tables import events, links, recipients
+from mailbeacon.store.tables import events, link_engagement, links, message_engagement, recipients
 
 
 def insert_event(
@@ -124,99 +124,67 @@ class MessageStats:
     links: list[LinkStats]
 
 
-def _human_and_all(row: Any, prefix: str) -> HumanAndAll:
+def _counts(row: Any, total: str, unique: str) -> HumanAndAll:
+    def value(name: str) -> int:
+        return int(row[name] or 0) if row is not None else 0
+
     return HumanAndAll(
-        all=Counts(int(row[f"{prefix}_total"] or 0), int(row[f"{prefix}_unique"] or 0)),
-        human=Counts(int(row[f"{prefix}_human_total"] or 0), int(row[f"{prefix}_human_unique"] or 0)),
+        all=Counts(value(total), value(unique)),
+        human=Counts(value(f"human_{total}"), value(f"human_{unique}")),
     )
-
-
-def _engagement_columns(type_filter: Any, unique_filter: Any) -> list[Any]:
-    """total and unique-recipient counts of one kind of event, for all hits and for human hits only."""
-    human = events.c.human.is_(True)
-
-    def total(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
-    def unique(condition: Any) -> Any:
-        return func.count(distinct(case((condition, events.c.recipient_id))))
-
-    return [
-        total(type_filter),
-        unique(unique_filter),
-        total(and_(type_filter, human)),
-        unique(and_(unique_filter, human)),
-    ]
-
-
-def _labelled(columns: list[Any], prefix: str) -> list[Any]:
-    names = ("total", "unique", "human_total", "human_unique")
-    return [c.label(f"{prefix}_{n}") for c, n in zip(columns, names, strict=True)]
 
 
 def message_stats(conn: Connection, account_id: int, message_id: int) -> MessageStats:
-    opened = events.c.type == EventType.OPENED.value
-    clicked = events.c.type == EventType.CLICKED.value
-    # A click proves the message was opened: a recipient who clicked counts as a unique opener,
-    # even when the pixel was blocked. Total opens stay the pixel loads actually seen.
-    engaged = events.c.type.in_([EventType.OPENED.value, EventType.CLICKED.value])
-    unsubscribed = events.c.type == EventType.UNSUBSCRIBED.value
-    scoped = and_(events.c.account_id == account_id, events.c.message_id == message_id)
-    row = (
+    """A message's numbers, read from the engagement rollups that ingest keeps equal to its events."""
+    engagement = (
         conn.execute(
-            select(
-                *_labelled(_engagement_columns(opened, engaged), "opens"),
-                *_labelled(_engagement_columns(clicked, clicked), "clicks"),
-                func.count(distinct(case((unsubscribed, events.c.recipient_id)))).label("unsubscribes"),
-                func.count(distinct(case((opened, events.c.recipient_id)))).label("pixel_unique"),
-                func.count(
-                    distinct(case((and_(opened, events.c.human.is_(True)), events.c.recipient_id)))
-                ).label("pixel_human_unique"),
-            ).where(scoped)
+            select(message_engagement).where(
+                message_engagement.c.account_id == account_id, message_engagement.c.message_id == message_id
+            )
         )
         .mappings()
-        .one()
+        .first()
     )
+    unsubscribes = conn.execute(
+        select(func.count(distinct(events.c.recipient_id))).where(
+            events.c.account_id == account_id,
+            events.c.message_id == message_id,
+            events.c.type == EventType.UNSUBSCRIBED.value,
+        )
+    ).scalar_one()
     status_rows = conn.execute(
         select(recipients.c.status, func.count())
         .where(recipients.c.account_id == account_id, recipients.c.message_id == message_id)
         .group_by(recipients.c.status)
     )
     statuses = {str(status): int(count) for status, count in status_rows}
-    per_link: Select[Any] = (
-        select(
-            links.c.position,
-            links.c.url,
-            links.c.occurrences,
-            *_labelled(_engagement_columns(clicked, clicked), "clicks"),
-        )
+    per_link = (
+        select(links.c.position, links.c.url, links.c.occurrences, link_engagement)
         .select_from(links)
         .outerjoin(
-            events,
+            link_engagement,
             and_(
-                events.c.message_id == links.c.message_id,
-                events.c.link_position == links.c.position,
-                events.c.type == EventType.CLICKED.value,
+                link_engagement.c.message_id == links.c.message_id,
+                link_engagement.c.link_position == links.c.position,
             ),
         )
         .where(links.c.account_id == account_id, links.c.message_id == message_id)
-        .group_by(links.c.position, links.c.url, links.c.occurrences)
         .order_by(links.c.position)
     )
     link_stats = [
-        LinkStats(r["position"], r["url"], r["occurrences"], _human_and_all(r, "clicks"))
+        LinkStats(r["position"], r["url"], r["occurrences"], _counts(r, "clicks", "clickers"))
         for r in conn.execute(per_link).mappings()
     ]
-    opens = _human_and_all(row, "opens")
+    opens = _counts(engagement, "opens", "openers")
+    pixel = _counts(engagement, "opens", "pixel_openers")
     return MessageStats(
         recipients=sum(statuses.values()),
         statuses=statuses,
         opens=opens,
         opens_from_clicks=OpensFromClicks(
-            all=opens.all.unique - int(row["pixel_unique"] or 0),
-            human=opens.human.unique - int(row["pixel_human_unique"] or 0),
+            all=opens.all.unique - pixel.all.unique, human=opens.human.unique - pixel.human.unique
         ),
-        clicks=_human_and_all(row, "clicks"),
-        unsubscribes=int(row["unsubscribes"] or 0),
+        clicks=_counts(engagement, "clicks", "clickers"),
+        unsubscribes=int(unsubscribes),
         links=link_stats,
     )

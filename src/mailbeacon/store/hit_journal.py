@@ -1,24 +1,17 @@
-"""The hit journal: tracking hits appended by the hot path, then ingested into events.
+"""The hit journal: tracking hits appended by the hot path, later ingested (``store/ingest_batch.py``).
 
 Appending is the only store work a tracking request waits for, so it is one multi-row INSERT into a
-table with no index but its key. Ingesting moves the oldest hits into ``events`` (with the recipient's
-account and message), marks engaged copies delivered and deletes the hits, all in one transaction, so
-every journalled hit becomes exactly one event or, if its recipient is gone, none. (Unsubscribes are
-also suppressed when they are journalled, not only when ingested.)
+table with no index but its key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
-
-from mailbeacon.events import SUPERSEDED_BY_ENGAGEMENT, EventType, RecipientStatus
-from mailbeacon.store.hits import take_event_order_lock
 
 _POWERS = tuple(1 << n for n in range(9, -1, -1))  # 512, 256, ..., 1
 
@@ -135,84 +128,6 @@ class JournalWriter:
             connection.invalidate()
         except Exception:  # noqa: S110 - it is being thrown away
             pass
-
-
-@dataclass(frozen=True, slots=True)
-class Ingested:
-    hits: int  # journal rows consumed
-    events: int  # events written (hits whose recipient no longer exists write none)
-
-
-_ENGAGED = (EventType.OPENED.value, EventType.CLICKED.value)
-_SUPERSEDED = tuple(status.value for status in SUPERSEDED_BY_ENGAGEMENT)
-_EVENT_COLUMNS = (
-    "account_id, message_id, recipient_id, type, occurred_at, link_position, ip, user_agent,"
-    " http_method, human, machine_class, machine_reason"
-)
-
-
-def _in_list(values: Sequence[str]) -> str:
-    return ", ".join(f"'{value}'" for value in values)  # constants of mailbeacon's, never input
-
-
-# SQLite serialises writers, so the statements of one transaction see the same journal.
-_SQLITE_UPTO = "SELECT max(id) FROM (SELECT id FROM tracking_hits ORDER BY id LIMIT ?)"
-_SQLITE_EVENTS = f"""
-INSERT INTO events ({_EVENT_COLUMNS})
-SELECT r.account_id, r.message_id, h.recipient_id, h.type,
-       strftime('%Y-%m-%d %H:%M:%S', h.received_us / 1000000, 'unixepoch')
-           || printf('.%06d', h.received_us % 1000000),
-       h.link_position, h.ip, h.user_agent, h.http_method, h.human, h.machine_class, h.machine_reason
-FROM tracking_hits h JOIN recipients r ON r.id = h.recipient_id AND r.account_id = h.account_id
-WHERE h.id <= ? ORDER BY h.id
-"""
-_SQLITE_DELIVERED = f"""
-UPDATE recipients SET status = '{RecipientStatus.DELIVERED.value}'
-WHERE id IN (SELECT recipient_id FROM tracking_hits WHERE id <= ? AND type IN ({_in_list(_ENGAGED)}))
-  AND status IN ({_in_list(_SUPERSEDED)})
-"""
-_SQLITE_DELETE = "DELETE FROM tracking_hits WHERE id <= ?"
-
-# PostgreSQL: journal rows can commit out of id order, so the rows ingested are exactly those one
-# DELETE ... RETURNING took, and everything else reads from it in the same statement.
-_POSTGRES_INGEST = f"""
-WITH moved AS (
-    DELETE FROM tracking_hits
-    WHERE id IN (SELECT id FROM tracking_hits ORDER BY id LIMIT %s)
-    RETURNING *
-), joined AS (
-    SELECT m.*, r.message_id
-    FROM moved m JOIN recipients r ON r.id = m.recipient_id AND r.account_id = m.account_id
-), delivered AS (
-    UPDATE recipients SET status = '{RecipientStatus.DELIVERED.value}'
-    WHERE id IN (SELECT recipient_id FROM joined WHERE type IN ({_in_list(_ENGAGED)}))
-      AND status IN ({_in_list(_SUPERSEDED)})
-    RETURNING id
-), inserted AS (
-    INSERT INTO events ({_EVENT_COLUMNS})
-    SELECT account_id, message_id, recipient_id, type,
-           to_timestamp(received_us / 1000000) + (received_us %% 1000000) * interval '1 microsecond',
-           link_position, ip, user_agent, http_method, human, machine_class, machine_reason
-    FROM joined ORDER BY id
-    RETURNING id
-)
-SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM inserted), (SELECT count(*) FROM delivered)
-"""
-
-
-def ingest_hits(conn: Connection, limit: int) -> Ingested:
-    """Move up to ``limit`` of the oldest journalled hits into events, in the caller's transaction."""
-    if conn.dialect.name == "postgresql":
-        take_event_order_lock(conn)
-        row = conn.exec_driver_sql(_POSTGRES_INGEST, (limit,)).one()
-        return Ingested(int(row[0]), int(row[1]))
-    upto = conn.exec_driver_sql(_SQLITE_UPTO, (limit,)).scalar()
-    if upto is None:
-        return Ingested(0, 0)
-    events = conn.exec_driver_sql(_SQLITE_EVENTS, (upto,)).rowcount
-    conn.exec_driver_sql(_SQLITE_DELIVERED, (upto,))
-    hits = conn.exec_driver_sql(_SQLITE_DELETE, (upto,)).rowcount
-    return Ingested(hits, events)
 
 
 def journal_tail(conn: Connection) -> int | None:

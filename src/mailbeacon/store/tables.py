@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -191,6 +193,77 @@ tracking_hits = Table(
     Column("human", Boolean, nullable=False),
     Column("machine_class", String(24), nullable=True),
     Column("machine_reason", Text, nullable=True),
+)
+
+
+# Engagement rollups, kept by ingest in the transaction that inserts the events they count, so they
+# always equal what the events say and reports need not count millions of events.
+def _count(name: str) -> Column[int]:
+    return Column(name, BigInteger, nullable=False, server_default="0")
+
+
+def _moments() -> list[Column[datetime]]:
+    names = ("first_opened_at", "last_opened_at", "first_clicked_at", "last_clicked_at")
+    return [Column(name, UTCDateTime, nullable=True) for name in names]
+
+
+# One row per recipient copy that was opened or clicked.
+recipient_engagement = Table(
+    "recipient_engagement",
+    metadata,
+    Column("recipient_id", BigId, ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True),
+    _account_fk(),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    *(_count(name) for name in ("opens", "human_opens", "clicks", "human_clicks")),
+    *_moments(),
+    Index("ix_recipient_engagement_message", "message_id"),
+)
+
+# One row per message with any open or click. Openers count recipients who opened or clicked (a
+# click proves the open); pixel openers only those whose pixel loaded.
+message_engagement = Table(
+    "message_engagement",
+    metadata,
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    _account_fk(),
+    *(
+        _count(name)
+        for name in (
+            "opens",
+            "human_opens",
+            "clicks",
+            "human_clicks",
+            "openers",
+            "human_openers",
+            "pixel_openers",
+            "human_pixel_openers",
+            "clickers",
+            "human_clickers",
+        )
+    ),
+    *_moments(),
+)
+
+# Clicks of one recipient copy on one link (what makes a link's unique clickers countable).
+link_clicks = Table(
+    "link_clicks",
+    metadata,
+    Column("recipient_id", BigId, ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True),
+    Column("link_position", Integer, primary_key=True),
+    _account_fk(),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    _count("clicks"),
+    _count("human_clicks"),
+)
+
+# One row per link of a message that was clicked.
+link_engagement = Table(
+    "link_engagement",
+    metadata,
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("link_position", Integer, primary_key=True),
+    _account_fk(),
+    *(_count(name) for name in ("clicks", "human_clicks", "clickers", "human_clickers")),
 )
 
 suppressions = Table(

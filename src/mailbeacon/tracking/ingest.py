@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 
 from mailbeacon.store import Store
-from mailbeacon.store.hit_journal import Ingested, ingest_hits, journal_tail, waiting_up_to
+from mailbeacon.store.hit_journal import journal_tail, waiting_up_to
+from mailbeacon.store.ingest_batch import Ingested, ingest_hits
 
 log = logging.getLogger(__name__)
 

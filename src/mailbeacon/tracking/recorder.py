@@ -26,7 +26,6 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from mailbeacon.events import EventType, SuppressionReason
 from mailbeacon.store import Store
 from mailbeacon.store.hit_journal import (
-    Ingested,
     JournalRefused,
     JournalRow,
     JournalUnavailable,
@@ -35,6 +34,7 @@ from mailbeacon.store.hit_journal import (
     from_micros,
 )
 from mailbeacon.store.hits import RecipientRef, load_links, load_recipients
+from mailbeacon.store.ingest_batch import Ingested
 from mailbeacon.store.suppressions import suppress
 from mailbeacon.tracking.ingest import INGEST_CHUNK, catch_up, ingest_some
 
@@ -92,6 +92,7 @@ class EventRecorder:
         self._links: dict[tuple[int, int], str] = {}
         self._started = False
         self._stopped = False
+        self._closed = False
         self.backlog = 0  # hits journalled by this process and not yet ingested, as far as it knows
         self.committed = 0  # hits journalled since start, for logs and tests
         self.transactions = 0  # journal transactions
@@ -108,6 +109,8 @@ class EventRecorder:
 
     async def stop(self) -> None:
         """Write everything already handed in (waiting out retries), ingest it, refuse new hits."""
+        if self._closed:
+            return
         self._stopped = True
         for timer in (self._poll, self._quiet):
             if timer is not None:
@@ -124,6 +127,7 @@ class EventRecorder:
             log.exception("could not ingest the journal at shutdown; the next start will")
         self._writer.submit(self._journal.close)
         self._writer.shutdown(wait=True)
+        self._closed = True
 
     def submit(self, hit: Hit) -> None:
         """Queue a hit; its future resolves once it is stored (or known not to be storable)."""
