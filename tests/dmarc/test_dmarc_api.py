@@ -185,3 +185,13 @@ def test_a_report_over_the_size_limit_is_refused(
     assert streamed.status_code == 413
     listed = small_limit_client.get("/v1/dmarc/reports", headers=account.auth).json()["data"]
     assert listed == []
+
+
+def test_the_routes_are_in_the_openapi_document(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert {"/v1/dmarc/reports", "/v1/dmarc/reports/{report_id}", "/v1/dmarc/summary"} <= set(
+        document["paths"]
+    )
+    upload_body = document["paths"]["/v1/dmarc/reports"]["post"]["requestBody"]["content"]
+    assert "application/gzip" in upload_body
+    assert "DmarcSummaryOut" in document["components"]["schemas"]

@@ -121,7 +121,7 @@ def failure_report(report: dict[str, Any]) -> DmarcReport:
         kind=ReportKind.FAILURE,
         domain=str(report.get("reported_domain") or "").lower(),
         report_id=f"sha256:{fingerprint}",
-        org_name=_text(report.get("user_agent")),
+        org_name=None,  # who sent it is the carrying mail's From, which parsedmarc does not give
         org_email=None,
         begin=arrival,
         end=arrival,
