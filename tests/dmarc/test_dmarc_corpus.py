@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -74,3 +75,17 @@ def test_the_2286_record_report_is_parsed_and_summarised_fast() -> None:
     assert summary["totals"]["messages"] == EXPECTED[LARGE]["message_total"]
     assert sum(row["messages"] for row in summary["by_source_ip"]) == summary["totals"]["messages"]
     assert elapsed < 10  # about 1.5 s on a quiet 2-core machine; the bound leaves room for a busy one
+
+
+def test_reports_are_read_without_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[object] = []
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    read = {name: isinstance(_parsed(name), DmarcReport) for name in sorted(EXPECTED)}
+    assert attempts == []  # no DNS lookup, no download
+    assert read == {name: want["valid"] for name, want in sorted(EXPECTED.items())}

@@ -93,7 +93,9 @@ def store_report(
         )
         if new_id is not None:
             return Recorded(new_id, ReportStatus.OK, owner, parsed)
-        # Stored by a concurrent transaction between the look and the insert: look again.
+        # Stored by a concurrent transaction between the look and the insert: look again. (Reports of
+        # no account are not covered by the unique key, NULLs being distinct: on PostgreSQL two copies
+        # arriving at the same instant may both be kept; SQLite's writers take turns.)
     raise RuntimeError("a DMARC report was neither stored nor found")
 
 
