@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from mailbeacon import __version__
 from mailbeacon.api.errors import install_error_handlers
 from mailbeacon.api.routes import account, dmarc, events, inbound, messages, suppressions
+from mailbeacon.api.routes import logs as log_routes
 from mailbeacon.api.services import Services
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -42,6 +43,7 @@ def create_api(services: Services) -> FastAPI:
     install_error_handlers(api)
     for module in (messages, events, suppressions, inbound, account, dmarc):
         api.include_router(module.router)
+    api.include_router(log_routes.router)
 
     @api.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

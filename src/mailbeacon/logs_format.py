@@ -1,0 +1,104 @@
+"""Log rows as text: JSON (one object per row, for pages and JSON Lines) and CSV with a header row.
+
+Both render a row's values the same way: times as ISO 8601 UTC ending in ``Z``; in CSV, booleans as
+``true``/``false``, lists as JSON text and null as an empty cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from mailbeacon.store.logs import LogSpec
+
+
+class ExportFormat(enum.StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+MEDIA_TYPES = {ExportFormat.JSONL: "application/x-ndjson", ExportFormat.CSV: "text/csv; charset=utf-8"}
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_JSON = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_rows(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def json_text(value: object) -> str:
+    return _JSON.encode(value)
+
+
+def _jsonl_batch(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    encode = _JSON.encode
+    return "".join([encode(dict(zip(names, row, strict=True))) + "\n" for row in rows])
+
+
+class _CsvBatch:
+    """Renders batches of one kind's rows; only the columns that need it are converted."""
+
+    def __init__(self, spec: LogSpec) -> None:
+        types = [c.python_type for c in spec.columns]
+        self.times = [i for i, t in enumerate(types) if t is datetime]
+        self.flags = [i for i, t in enumerate(types) if t is bool]
+        self.lists = [i for i, t in enumerate(types) if t is list]
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\n")
+
+    def header(self, names: Sequence[str]) -> str:
+        self.writer.writerow(names)
+        return self._take()
+
+    def render(self, rows: Sequence[Sequence[Any]]) -> str:
+        times, flags, lists = self.times, self.flags, self.lists
+        out = []
+        for row in rows:
+            values = list(row)
+            for i in times:
+                if values[i] is not None:
+                    values[i] = iso(values[i])
+            for i in flags:
+                if values[i] is not None:
+                    values[i] = "true" if values[i] else "false"
+            for i in lists:
+                if values[i] is not None:
+                    values[i] = _JSON.encode(values[i])
+            out.append(values)
+        self.writer.writerows(out)
+        return self._take()
+
+    def _take(self) -> str:
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return text
+
+
+def encode(fmt: ExportFormat, spec: LogSpec, batches: Iterable[Sequence[Sequence[Any]]]) -> Iterator[str]:
+    """The text of every batch, one piece each (the CSV header first)."""
+    names = spec.names
+    if fmt is ExportFormat.JSONL:
+        for rows in batches:
+            yield _jsonl_batch(names, rows)
+        return
+    renderer = _CsvBatch(spec)
+    yield renderer.header(names)
+    for rows in batches:
+        yield renderer.render(rows)
