@@ -136,14 +136,17 @@ def _outcome(outcome: Outcome) -> str:
 
 
 def format_summary(summary: DomainSummary, top: int) -> str:
-    since = summary.since.isoformat() if summary.since else "the first report"
-    period = f"{since} to {summary.until.isoformat() if summary.until else 'now'}"
+    period = "all time"
+    if summary.since or summary.until:
+        since = summary.since.isoformat() if summary.since else "the start"
+        period = f"{since} to {summary.until.isoformat() if summary.until else 'now'}"
     lines = [
         f"{summary.domain}: {summary.reports} aggregate reports, {period}",
         f"  all     {_outcome(summary.totals)}",
     ]
     for policy in summary.published_policies:
-        lines.append(f"  published p={policy.p} sp={policy.sp} pct={policy.pct} in {policy.reports} reports")
+        published = f"p={policy.p} sp={policy.sp} pct={policy.pct or 100}"
+        lines.append(f"  published {published} in {policy.reports} reports")
     lines.append("by source organisation:")
     lines += [f"  {org.source_name or '(unknown)':<30}{_outcome(org)}" for org in summary.by_source_org]
     lines.append("by reporter:")
