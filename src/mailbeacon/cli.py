@@ -289,7 +289,7 @@ def api_key_create(**options: Any) -> None:
 
 # The mail path's and the DMARC command groups register themselves on `main`.
 import mailbeacon.cli_dmarc  # noqa: E402, F401
-from mailbeacon import cli_mail  # noqa: E402, F401
+from mailbeacon import cli_classify, cli_mail  # noqa: E402, F401
 from mailbeacon import cli_logs as _cli_logs  # noqa: E402, F401
 
 if __name__ == "__main__":

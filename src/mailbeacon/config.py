@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     bounce_domain: str = ""  # empty: the host of public_base_url
     dkim_dir: Path | None = None  # empty: data_dir/dkim
 
+    # --- insight (geolocation of opens and clicks) ---
+    # A MaxMind DB file of country (and ASN) data: IPinfo, or GeoLite2 Country/City. Empty: the IPinfo
+    # Lite file shipped with parsedmarc.
+    geoip_database: Path | None = None
+    geoip_asn_database: Path | None = None  # a separate ASN file, e.g. GeoLite2-ASN.mmdb
+
     # --- DMARC reports ---
     # Where reporters mail DMARC aggregate, failure and SMTP TLS reports (rua=mailto:, ruf=, TLSRPT).
     dmarc_report_address: str = ""  # empty: dmarc@bounce_domain
