@@ -32,7 +32,13 @@ def _headers(given: tuple[str, ...]) -> dict[str, str]:
     help="Another request header, e.g. X-Requested-With:com.google.android.gm or Sec-Purpose:prefetch",
 )
 @click.option("--method", default="GET", show_default=True, help="HTTP method of the hit")
-@click.option("--kind", type=click.Choice(["open", "click"]), default="open", show_default=True)
+@click.option(
+    "--kind",
+    type=click.Choice(["open", "click"]),
+    default="open",
+    show_default=True,
+    help="A hit on the open pixel or on a link",
+)
 @click.option("--seconds-since-sent", type=float, help="How long after sending the hit came")
 @click.option("--trap", is_flag=True, help="The hit is on the message's invisible trap link")
 @click.option(

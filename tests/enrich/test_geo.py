@@ -86,6 +86,10 @@ def test_geolite2_country_and_asn_files_are_read_together() -> None:
         geo.close()
 
 
-def test_a_missing_database_file_is_reported_by_path(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"nowhere\.mmdb"):
+def test_a_missing_or_wrong_database_file_is_reported_by_path(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"nowhere\.mmdb: No such file or directory"):
         GeoLookup.open(tmp_path / "nowhere.mmdb")
+    text = tmp_path / "countries.csv"
+    text.write_text("1.0.0.0,1.0.0.255,AU\n")
+    with pytest.raises(ValueError, match=r"countries\.csv is not a MaxMind DB"):
+        GeoLookup.open(text)

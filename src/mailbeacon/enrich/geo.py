@@ -104,8 +104,10 @@ class GeoLookup:
         for path in paths:
             try:
                 readers.append(maxminddb.open_database(str(path), maxminddb.MODE_MMAP_EXT))
-            except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
-                raise ValueError(f"cannot read the IP database {path}: {exc}") from exc
+            except OSError as exc:
+                raise ValueError(f"cannot read the IP database {path}: {exc.strerror or exc}") from exc
+            except (ValueError, maxminddb.InvalidDatabaseError) as exc:
+                raise ValueError(f"{path} is not a MaxMind DB (.mmdb) file: {exc}") from exc
         return cls(readers)
 
     def close(self) -> None:
