@@ -6,14 +6,12 @@ table with no index but its key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
-
-_POWERS = tuple(1 << n for n in range(9, -1, -1))  # 512, 256, ..., 1
 
 
 class JournalRow(NamedTuple):
@@ -35,29 +33,36 @@ class JournalRow(NamedTuple):
 _COLUMNS = ", ".join(JournalRow._fields)
 
 
-@cache
-def _append_statement(rows: int, placeholder: str) -> str:
-    one = "(" + ", ".join([placeholder] * len(JournalRow._fields)) + ")"
-    return f"INSERT INTO tracking_hits ({_COLUMNS}) VALUES " + ", ".join([one] * rows)
-
-
-def _append_chunks(rows: Sequence[JournalRow], placeholder: str) -> Iterator[tuple[str, tuple[object, ...]]]:
-    """One statement per power of two (a batch of 75 is 64 + 8 + 2 + 1 rows): few distinct
-    statements, so the driver's statement cache always holds them, and the database inserts each
-    chunk in one call that, for SQLite, runs without holding the GIL."""
-    start = 0
-    for size in _POWERS:
-        while len(rows) - start >= size:
-            chunk = rows[start : start + size]
-            yield _append_statement(size, placeholder), tuple(v for row in chunk for v in row)
-            start += size
+_SQLITE_APPEND = f"""
+INSERT INTO tracking_hits ({_COLUMNS})
+SELECT {", ".join(f"json_extract(value, '$[{n}]')" for n in range(len(JournalRow._fields)))}
+FROM json_each(?)
+"""
+_POSTGRES_TYPES = (
+    "bigint",
+    "text",
+    "bigint",
+    "bigint",
+    "integer",
+    "text",
+    "text",
+    "text",
+    "boolean",
+    "text",
+    "text",
+)
+_POSTGRES_APPEND = f"""
+INSERT INTO tracking_hits ({_COLUMNS})
+SELECT {", ".join(f"(hit->>{n})::{kind}" for n, kind in enumerate(_POSTGRES_TYPES))}
+FROM json_array_elements(%s::json) AS hit
+"""
 
 
 def append_hits(conn: Connection, rows: Sequence[JournalRow]) -> None:
     """Append hits within the caller's transaction."""
-    placeholder = "%s" if conn.dialect.name == "postgresql" else "?"
-    for statement, values in _append_chunks(rows, placeholder):
-        conn.exec_driver_sql(statement, values)
+    if rows:
+        statement = _POSTGRES_APPEND if conn.dialect.name == "postgresql" else _SQLITE_APPEND
+        conn.exec_driver_sql(statement, (json.dumps(rows),))
 
 
 class JournalUnavailable(Exception):
@@ -71,54 +76,51 @@ class JournalRefused(Exception):
 class JournalWriter:
     """A process's own connection for appending hits, kept open and used through the driver.
 
-    A batch costs a BEGIN, one INSERT per power of two and a COMMIT, without SQLAlchemy's
-    per-statement and per-transaction work, which at a few hits a batch cost more than the
-    inserts. Used from one thread at a time (the recorder's writer thread).
+    A batch is ONE statement in autocommit mode, its rows passed as one JSON array: the only moment
+    the writer thread gives up the GIL for the database and must win it back. Beside an event loop
+    that keeps the GIL busy, every extra statement (a BEGIN, a COMMIT, a second INSERT) can cost a
+    whole switch interval (5 ms) of waiting; SQLAlchemy's per-statement work is skipped as well.
+    Used from one thread at a time (the recorder's writer thread).
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._placeholder = "?" if self._sqlite else "%s"
+        self._statement = _SQLITE_APPEND if engine.dialect.name == "sqlite" else _POSTGRES_APPEND
         self._dbapi: Any = engine.dialect.loaded_dbapi
         self._connection: Any = None
 
     def append(self, rows: Sequence[JournalRow]) -> None:
-        """Append and commit; raises JournalUnavailable or JournalRefused, having rolled back."""
+        """Append and commit; raises JournalUnavailable or JournalRefused, having stored nothing."""
         if not rows:
             return
         connection = self._connection or self._connect()
         cursor = connection.cursor()
         try:
-            if self._sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            for statement, values in _append_chunks(rows, self._placeholder):
-                cursor.execute(statement, values)
-            if self._sqlite:
-                cursor.execute("COMMIT")
-            else:
-                connection.commit()
-        except self._engine.dialect.loaded_dbapi.Error as exc:
+            cursor.execute(self._statement, (json.dumps(rows),))
+        except self._dbapi.Error as exc:
             self._abandon()
-            refused = (
-                self._engine.dialect.loaded_dbapi.DataError,
-                self._engine.dialect.loaded_dbapi.IntegrityError,
-            )
+            refused = (self._dbapi.DataError, self._dbapi.IntegrityError)
             raise (JournalRefused if isinstance(exc, refused) else JournalUnavailable)(str(exc)) from exc
         finally:
             cursor.close()
 
     def close(self) -> None:
         if self._connection is not None:
+            # Back to the pool as the pool handed it out (SQLite's is in autocommit mode anyway).
+            if self._engine.dialect.name == "postgresql":
+                self._connection.dbapi_connection.autocommit = False
             self._connection.close()
             self._connection = None
 
     def _connect(self) -> Any:
         try:
-            self._connection = self._engine.raw_connection()
+            connection: Any = self._engine.raw_connection()
+            if self._engine.dialect.name == "postgresql":
+                connection.dbapi_connection.autocommit = True
         except Exception as exc:
             raise JournalUnavailable(str(exc)) from exc
-        return self._connection
+        self._connection = connection
+        return connection
 
     def _abandon(self) -> None:
         # After any error the connection's state is unknown: roll back and start afresh next time.
