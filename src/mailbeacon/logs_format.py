@@ -1,17 +1,17 @@
 """Log rows as text: JSON (one object per row, for pages and JSON Lines) and CSV with a header row.
 
-Both render a row's values the same way: times as ISO 8601 UTC ending in ``Z``; in CSV, booleans as
-``true``/``false``, lists as JSON text and null as an empty cell.
+The store gives times as ISO 8601 text already; in CSV booleans are ``true``/``false``, lists JSON text
+and null an empty cell.
 """
 
 from __future__ import annotations
 
 import csv
 import enum
+import functools
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 from mailbeacon.store.logs import LogSpec
@@ -25,17 +25,17 @@ class ExportFormat(enum.StrEnum):
 MEDIA_TYPES = {ExportFormat.JSONL: "application/x-ndjson", ExportFormat.CSV: "text/csv; charset=utf-8"}
 
 
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return iso(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+@functools.lru_cache(maxsize=4096)
+def _cached_json(value: tuple[Any, ...]) -> str:
+    return _JSON.encode(value)
 
 
-_JSON = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+def _json_cell(value: Any) -> str:
+    # Tags come as tuples, the same few for millions of rows; other lists (DMARC results) are rare.
+    return _cached_json(value) if type(value) is tuple else _JSON.encode(value)
 
 
 def json_rows(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
@@ -56,7 +56,6 @@ class _CsvBatch:
 
     def __init__(self, spec: LogSpec) -> None:
         types = [c.python_type for c in spec.columns]
-        self.times = [i for i, t in enumerate(types) if t is datetime]
         self.flags = [i for i, t in enumerate(types) if t is bool]
         self.lists = [i for i, t in enumerate(types) if t is list]
         self.buffer = io.StringIO()
@@ -67,19 +66,16 @@ class _CsvBatch:
         return self._take()
 
     def render(self, rows: Sequence[Sequence[Any]]) -> str:
-        times, flags, lists = self.times, self.flags, self.lists
+        flags, lists = self.flags, self.lists
         out = []
         for row in rows:
             values = list(row)
-            for i in times:
-                if values[i] is not None:
-                    values[i] = iso(values[i])
             for i in flags:
                 if values[i] is not None:
                     values[i] = "true" if values[i] else "false"
             for i in lists:
                 if values[i] is not None:
-                    values[i] = _JSON.encode(values[i])
+                    values[i] = _json_cell(values[i])
             out.append(values)
         self.writer.writerows(out)
         return self._take()

@@ -9,10 +9,11 @@ column is always ``id``, the keyset a page continues after.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,15 +21,19 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Connection,
+    Dialect,
     Integer,
     Select,
     String,
+    Text,
+    TypeDecorator,
     and_,
     cast,
     exists,
     func,
     literal,
     select,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -44,7 +49,6 @@ from mailbeacon.store.tables import (
     messages,
     recipients,
 )
-from mailbeacon.store.types import UTCDateTime
 
 
 class LogKind(enum.StrEnum):
@@ -82,6 +86,42 @@ class FilterNotApplicable(ValueError):
     """A filter that the kind's rows have nothing to match against (DMARC records have no message)."""
 
 
+class IsoTime(TypeDecorator[str]):
+    """A UTC time read straight into the text the logs show (ISO 8601, microseconds, ``Z``): an export
+    of millions of rows builds no datetime objects on SQLite, which keeps the time as that text."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+        text = str(value)  # SQLite: "YYYY-MM-DD HH:MM:SS.ffffff", as UTCDateTime stores it
+        return f"{text[:10]}T{text[11:]}Z"
+
+
+class TextList(TypeDecorator[tuple[Any, ...]]):
+    """A JSON list read as its text and decoded once per distinct value: every row of a message
+    carries the same tags."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[Any, ...] | None:
+        return None if value is None else _decoded_list(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded_list(text: str) -> tuple[Any, ...]:
+    return tuple(json.loads(text))
+
+
+def _iso(column: ColumnElement[datetime]) -> ColumnElement[str]:
+    return type_coerce(column, IsoTime())
+
+
 @dataclass(frozen=True)
 class LogColumn:
     name: str
@@ -92,9 +132,9 @@ class LogColumn:
     def python_type(self) -> type[Any]:
         """What the column holds, for the API's schema (every column may be null)."""
         sql_type = self.expression.type
-        if isinstance(sql_type, JSON):
+        if isinstance(sql_type, JSON | TextList):
             return list
-        if isinstance(sql_type, UTCDateTime):
+        if isinstance(sql_type, IsoTime):
             return datetime
         if isinstance(sql_type, Boolean):
             return bool
@@ -125,11 +165,11 @@ def _col(name: str, expression: ColumnElement[Any], doc: str) -> LogColumn:
 def _about_the_copy(table_id: KeyedColumnElement[Any], at: KeyedColumnElement[Any]) -> list[LogColumn]:
     return [
         _col("id", table_id, "The row's id; pages continue after it."),
-        _col("time", at, "When it happened (UTC)."),
+        _col("time", _iso(at), "When it happened (UTC)."),
         _col("message_id", messages.c.id, "The message's id in mailbeacon."),
         _col("message_id_header", recipients.c.message_id_header, "The copy's Message-ID header."),
         _col("campaign", messages.c.campaign, "The message's campaign."),
-        _col("tags", messages.c.tags, "The message's tags."),
+        _col("tags", type_coerce(cast(messages.c.tags, Text), TextList()), "The message's tags."),
         _col("recipient_id", recipients.c.id, "The recipient copy's id."),
         _col("recipient", recipients.c.email, "The recipient's address."),
     ]
@@ -399,8 +439,8 @@ SPECS: dict[LogKind, LogSpec] = {
             "One row per record of the DMARC aggregate reports received for the account's domains.",
             (
                 _col("id", _r.id, "The record's id; pages continue after it."),
-                _col("time", _r.interval_begin, "Start of the reported interval (UTC)."),
-                _col("end", _r.interval_end, "End of the reported interval (UTC)."),
+                _col("time", _iso(_r.interval_begin), "Start of the reported interval (UTC)."),
+                _col("end", _iso(_r.interval_end), "End of the reported interval (UTC)."),
                 _col("report_org", _r.reporter, "Who sent the report."),
                 _col("report_id", dmarc_reports.c.report_id, "The reporter's id of the report."),
                 _col("domain", _r.domain, "The domain reported on."),
@@ -427,17 +467,17 @@ SPECS: dict[LogKind, LogSpec] = {
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def log_rows(conn: Connection, kind: LogKind, where: LogFilter, limit: int) -> list[tuple[Any, ...]]:
+def log_rows(conn: Connection, kind: LogKind, where: LogFilter, limit: int) -> Sequence[Sequence[Any]]:
     """At most ``limit`` rows after ``where.after_id``, oldest first; raises FilterNotApplicable."""
     check_filters(kind, where)
     spec = SPECS[kind]
     query = spec.build(spec, conn, where).limit(limit)
-    return [tuple(row) for row in conn.execute(query)]
+    return conn.execute(query).all()
 
 
 def iter_log(
     store: Store, kind: LogKind, where: LogFilter, batch: int = 5000
-) -> Iterator[Sequence[tuple[Any, ...]]]:
+) -> Iterator[Sequence[Sequence[Any]]]:
     """Every row, a batch at a time, each batch read in a short transaction of its own: an export of
     millions of rows holds no snapshot (SQLite's WAL can be checkpointed meanwhile), and memory
     holds one batch. Rows committed during the export with ids past the last batch are included."""
