@@ -23,6 +23,7 @@ from mailbeacon.config import Settings
 from mailbeacon.store import Store
 from mailbeacon.store.logs import SPECS, LogKind
 from tests.conftest import KeyedAccount, new_account
+from tests.dmarc.reports import Row, aggregate_xml, unique_domain
 from tests.dns_server import MX, A, DnsServer, Record
 from tests.e2e.mail_support import RecordingHandler, port_free_on_all, receivers
 from tests.mail_helpers import body_of, copy_of, create_message, message_body, tracking_urls
@@ -416,3 +417,41 @@ def test_mail_path_logs_hold_exactly_what_happened(relay: Relay) -> None:
     other = new_account(relay.store)
     for kind in LogKind:
         assert rows(client, other, kind.value) == [], kind
+
+
+# --- DMARC: reports uploaded through the API ------------------------------------------------------------
+
+
+def test_dmarc_log_has_one_row_per_record_of_the_accounts_reports(
+    client: TestClient, account: KeyedAccount
+) -> None:
+    domain = unique_domain()
+    november = datetime(2026, 11, 1, tzinfo=UTC)
+    made = [Row("192.0.2.5", 7), Row("198.51.100.9", 3, "quarantine", "fail", "fail")]
+    for day, records, report_id in (
+        (november, made[:1], "r-1"),
+        (november + timedelta(days=1), made[1:], "r-2"),
+    ):
+        xml = aggregate_xml(domain, records, report_id=report_id, day=day, org="Reporter Inc")
+        uploaded = client.post("/v1/dmarc/reports", content=xml, headers=account.auth)
+        assert uploaded.status_code == 201, uploaded.text
+
+    found = rows(client, account, "dmarc")
+    assert [(r["source_ip"], r["count"], r["disposition"], r["dkim"], r["spf"]) for r in found] == [
+        (m.ip, m.count, m.disposition, m.dkim, m.spf) for m in made
+    ]
+    assert [(r["report_id"], r["report_org"], r["domain"]) for r in found] == [
+        ("r-1", "Reporter Inc", domain),
+        ("r-2", "Reporter Inc", domain),
+    ]
+    assert (found[0]["time"], found[0]["end"]) == (
+        "2026-11-01T00:00:00.000000Z",
+        "2026-11-01T23:59:59.000000Z",
+    )
+    assert found[0]["dkim_results"] == [[domain, "s1", "pass"]]
+    assert (found[0]["dmarc_pass"], found[1]["dmarc_pass"]) == (True, False)
+    since = (november + timedelta(hours=12)).isoformat()
+    assert [r["report_id"] for r in rows(client, account, "dmarc", since=since)] == ["r-2"]
+    assert all_pages(client, account, "dmarc", limit=1) == found
+    check_exports(client, account, "dmarc", found)
+    assert rows(client, new_account(client.app.store), "dmarc") == []  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +36,10 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from mailbeacon.events import EventType
 from mailbeacon.store import Store
@@ -86,20 +89,25 @@ class FilterNotApplicable(ValueError):
     """A filter that the kind's rows have nothing to match against (DMARC records have no message)."""
 
 
-class IsoTime(TypeDecorator[str]):
-    """A UTC time read straight into the text the logs show (ISO 8601, microseconds, ``Z``): an export
-    of millions of rows builds no datetime objects on SQLite, which keeps the time as that text."""
+class iso_utc(FunctionElement[str]):
+    """A UTC time column as the text the logs show, ISO 8601 with microseconds and ``Z``, made by the
+    database: an export of millions of rows builds no datetime objects."""
 
-    impl = String
-    cache_ok = True
+    type = String()
+    inherit_cache = True
+    name = "iso_utc"
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-        text = str(value)  # SQLite: "YYYY-MM-DD HH:MM:SS.ffffff", as UTCDateTime stores it
-        return f"{text[:10]}T{text[11:]}Z"
+
+@compiles(iso_utc)
+def _iso_sqlite(element: iso_utc, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite keeps times as "YYYY-MM-DD HH:MM:SS.ffffff" (UTCDateTime, and the driver's SQLITE_TIME).
+    return f"(replace({compiler.process(element.clauses, **kw)}, ' ', 'T') || 'Z')"
+
+
+@compiles(iso_utc, "postgresql")
+def _iso_postgresql(element: iso_utc, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
 class TextList(TypeDecorator[tuple[Any, ...]]):
@@ -118,10 +126,6 @@ def _decoded_list(text: str) -> tuple[Any, ...]:
     return tuple(json.loads(text))
 
 
-def _iso(column: ColumnElement[datetime]) -> ColumnElement[str]:
-    return type_coerce(column, IsoTime())
-
-
 @dataclass(frozen=True)
 class LogColumn:
     name: str
@@ -134,7 +138,7 @@ class LogColumn:
         sql_type = self.expression.type
         if isinstance(sql_type, JSON | TextList):
             return list
-        if isinstance(sql_type, IsoTime):
+        if isinstance(self.expression.element, iso_utc):
             return datetime
         if isinstance(sql_type, Boolean):
             return bool
@@ -165,7 +169,7 @@ def _col(name: str, expression: ColumnElement[Any], doc: str) -> LogColumn:
 def _about_the_copy(table_id: KeyedColumnElement[Any], at: KeyedColumnElement[Any]) -> list[LogColumn]:
     return [
         _col("id", table_id, "The row's id; pages continue after it."),
-        _col("time", _iso(at), "When it happened (UTC)."),
+        _col("time", iso_utc(at), "When it happened (UTC)."),
         _col("message_id", messages.c.id, "The message's id in mailbeacon."),
         _col("message_id_header", recipients.c.message_id_header, "The copy's Message-ID header."),
         _col("campaign", messages.c.campaign, "The message's campaign."),
@@ -439,8 +443,8 @@ SPECS: dict[LogKind, LogSpec] = {
             "One row per record of the DMARC aggregate reports received for the account's domains.",
             (
                 _col("id", _r.id, "The record's id; pages continue after it."),
-                _col("time", _iso(_r.interval_begin), "Start of the reported interval (UTC)."),
-                _col("end", _iso(_r.interval_end), "End of the reported interval (UTC)."),
+                _col("time", iso_utc(_r.interval_begin), "Start of the reported interval (UTC)."),
+                _col("end", iso_utc(_r.interval_end), "End of the reported interval (UTC)."),
                 _col("report_org", _r.reporter, "Who sent the report."),
                 _col("report_id", dmarc_reports.c.report_id, "The reporter's id of the report."),
                 _col("domain", _r.domain, "The domain reported on."),
