@@ -228,7 +228,7 @@ class DeliveryWorker:
 
     async def _attempt(self, copy: QueuedCopy, handed: HandedCopy | None) -> None:
         semaphore = self._domains.setdefault(copy.domain, asyncio.Semaphore(self.limits.per_domain))
-        async with semaphore:
+        async with semaphore:  # the domain's connections: held to build and send, not to record
             started = datetime.now(UTC)
             clock = time.monotonic()
             final = False
@@ -239,6 +239,8 @@ class DeliveryWorker:
                 if handed is not None:
                     # Its suppressions were checked in the transaction that queued it, a moment ago.
                     outgoing = self.composer.compose(handed.message, handed.recipient, handed.links)
+                elif self.store.dialect == "sqlite":
+                    outgoing, suppressed = self._compose(copy)  # a few local reads: no thread needed
                 else:
                     outgoing, suppressed = await asyncio.to_thread(self._compose, copy)
             except LookupError as exc:
@@ -252,29 +254,29 @@ class DeliveryWorker:
                 if suppressed is None:
                     outcome, final = await self._send_safely(copy, outgoing)
             duration_ms = int((time.monotonic() - clock) * 1000)
-            retry_at = datetime.now(UTC) + self.retry.delay(copy.attempts)
-            try:
-                await self.writer.run(
-                    functools.partial(
-                        self._record,
-                        copy=copy,
-                        outcome=outcome,
-                        failure=failure,
-                        suppressed=suppressed,
-                        final=final,
-                        started=started,
-                        duration_ms=duration_ms,
-                        retry_at=retry_at,
-                    )
+        retry_at = datetime.now(UTC) + self.retry.delay(copy.attempts)
+        try:
+            await self.writer.run(
+                functools.partial(
+                    self._record,
+                    copy=copy,
+                    outcome=outcome,
+                    failure=failure,
+                    suppressed=suppressed,
+                    final=final,
+                    started=started,
+                    duration_ms=duration_ms,
+                    retry_at=retry_at,
                 )
-            except LeaseLost:
-                log.warning("copy %d: its lease ran out before the outcome was recorded", copy.recipient_id)
-            except Exception:
-                # The lease runs out and the copy is attempted again: better twice than never.
-                log.exception("could not record the delivery outcome of copy %d", copy.recipient_id)
-            self.attempted += 1
-            if len(self._domains) > 10_000 and not semaphore.locked():
-                self._domains.pop(copy.domain, None)
+            )
+        except LeaseLost:
+            log.warning("copy %d: its lease ran out before the outcome was recorded", copy.recipient_id)
+        except Exception:
+            # The lease runs out and the copy is attempted again: better twice than never.
+            log.exception("could not record the delivery outcome of copy %d", copy.recipient_id)
+        self.attempted += 1
+        if len(self._domains) > 10_000 and not semaphore.locked():
+            self._domains.pop(copy.domain, None)
 
     def _record(
         self,
