@@ -62,8 +62,9 @@ def test_init_prepare_and_stats(tmp_path: Path) -> None:
 
     with running_server(db, tmp_path, "--public-base-url", "http://127.0.0.1:1") as server:
         local = tracking_urls(tracked, "c")[0].replace("http://127.0.0.1:1", server.base_url)
-        assert httpx.get(local).status_code == 302
-        assert httpx.get(local).status_code == 302
+        reader = {"User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15"}
+        assert httpx.get(local, headers=reader).status_code == 302
+        assert httpx.get(local, headers=reader).status_code == 302
     table = run_cli("stats", "1", "--database-url", db)
     assert "clicks       unique      1 (100.0%)   total      2" in table
     assert "https://example.com/pricing?plan=pro&ref=mail" in table

@@ -14,6 +14,7 @@ from mailbeacon.mail_roles import MailRoles
 from mailbeacon.store import Store
 from mailbeacon.tracking.client_address import ClientAddress
 from mailbeacon.tracking.handler import TrackingHandler, is_tracking_request
+from mailbeacon.tracking.ingest import enricher_from
 from mailbeacon.tracking.keyring import Keyring
 from mailbeacon.tracking.recorder import EventRecorder
 from mailbeacon.types import Receive, Scope, Send
@@ -34,6 +35,7 @@ class MailbeaconApp:
             self.store,
             batch_window_s=settings.event_batch_window_ms / 1000,
             batch_max=settings.event_batch_max,
+            enricher=enricher_from(settings),
         )
         self.tracking = TrackingHandler(self.keyring, self.recorder, ClientAddress(settings.trusted_proxies))
         self.services = Services(settings=settings, store=self.store, keyring=self.keyring)

@@ -232,11 +232,12 @@ def stats(**options: Any) -> None:
     """The numbers of one message."""
     from mailbeacon.store.events import message_stats
     from mailbeacon.store.messages import get_message
-    from mailbeacon.tracking.ingest import catch_up
+    from mailbeacon.tracking.ingest import catch_up, enricher_from
 
-    store = _store(_settings(options))
+    settings = _settings(options)
+    store = _store(settings)
     account = _account(store, options["account"])
-    catch_up(store)
+    catch_up(store, enricher_from(settings))
     with store.read(snapshot=True) as conn:
         message = get_message(conn, account.id, options["message_id"])
         if message is None:

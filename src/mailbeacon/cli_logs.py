@@ -43,9 +43,10 @@ def logs(**options: Any) -> None:
     responses, dmarc) as JSON Lines or CSV, oldest first."""
     from mailbeacon.logs_format import ExportFormat, encode
     from mailbeacon.store.logs import SPECS, FilterNotApplicable, LogFilter, check_filters, iter_log
-    from mailbeacon.tracking.ingest import catch_up
+    from mailbeacon.tracking.ingest import catch_up, enricher_from
 
-    store = _store(_settings(options))
+    settings = _settings(options)
+    store = _store(settings)
     account = _account(store, options["account"])
     kind = LogKind(options["kind"])
     where = LogFilter(
@@ -61,7 +62,7 @@ def logs(**options: Any) -> None:
         check_filters(kind, where)
     except FilterNotApplicable as exc:
         raise click.UsageError(str(exc)) from None
-    catch_up(store)  # tracking hits answered before now are in the log
+    catch_up(store, enricher_from(settings))  # tracking hits answered before now are in the log
     out = sys.stdout
     try:
         for piece in encode(ExportFormat(options["fmt"]), SPECS[kind], iter_log(store, kind, where)):

@@ -66,7 +66,7 @@ def test_chromium_loads_the_pixel_and_follows_a_click(database_url: str, tmp_pat
         assert [e["type"] for e in found] == ["opened", "clicked"]
         assert all(e["user_agent"] == user_agent for e in found)
         assert "Chrome/" in user_agent
-        assert all(e["human"] for e in found)
+        assert all(e["human"] for e in found), [e["machine_reason"] for e in found]
         numbers = stats(server.base_url, key, created["id"])
         assert numbers["opens"]["human"]["unique"] == 1
         assert numbers["clicks"]["human"] == {"total": 1, "unique": 1}

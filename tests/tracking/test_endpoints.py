@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -66,7 +67,10 @@ def test_click_records_and_redirects_to_the_recorded_url(client: TestClient, acc
     numbers = stats(client, account, created["id"])
     assert numbers["clicks"]["all"] == {"total": 2, "unique": 1}
     assert numbers["opens"]["all"] == {"total": 0, "unique": 1}, "a click implies an open"
-    assert numbers["opens_from_clicks"] == {"all": 1, "human": 1}, "and says so"
+    assert numbers["opens_from_clicks"] == {"all": 1, "human": 0}, "and says so"
+    # Both links of the message within a second: a link scanner's burst, not a reader.
+    assert {e["machine_class"] for e in events(client, account, type="clicked")} == {"scanner"}
+    assert numbers["clicks"]["human"] == {"total": 0, "unique": 0}
     assert numbers["statuses"] == {"delivered": 1, "created": 1}, "a click implies delivery"
     assert [(link["position"], link["clicks"]["all"]["total"]) for link in numbers["links"]] == [
         (0, 1),
@@ -102,12 +106,18 @@ def test_head_and_missing_user_agent_are_not_human(client: TestClient, account: 
     assert head.headers["location"].startswith("https://shop.example.com/")
     client.get(local(tracking_urls(html, "o")[0]), headers={"User-Agent": ""})
     client.get(click, headers={"User-Agent": CHROME_UA})
-    found = {(e["type"], e["human"], e["machine_reason"]) for e in events(client, account)}
-    assert found == {
-        ("clicked", False, "HEAD request"),
-        ("opened", False, "no User-Agent header"),
-        ("clicked", True, None),
+    found = {
+        (e["type"], e["human"], e["machine_class"], e["machine_reason"]) for e in events(client, account)
     }
+    assert {f[:3] for f in found} == {
+        ("clicked", False, "scanner"),
+        ("opened", False, "unknown"),
+        ("clicked", True, "human"),
+    }
+    reasons = {kind + (" human" if human else ""): reason for kind, human, _, reason in found}
+    assert "HEAD request" in reasons["clicked"]
+    assert "no user agent" in reasons["opened"]
+    assert "Chrome" in reasons["clicked human"]
     numbers = stats(client, account, created["id"])
     assert numbers["clicks"]["all"]["total"] == 2
     assert numbers["clicks"]["human"]["total"] == 1
@@ -202,3 +212,48 @@ def test_hits_are_committed_in_groups(client: TestClient, account: KeyedAccount,
     assert codes == [200] * 200
     assert stats(client, account, created["id"])["opens"]["all"]["total"] == 200
     assert app.recorder.transactions - before < 200, "several hits share a transaction"
+
+
+def test_hits_are_enriched_and_classified_when_ingested(
+    settings: Settings, store: Store, account: KeyedAccount
+) -> None:
+    """An Apple Mail Privacy Protection prefetch from Apple's network, and a reader on Android, both
+    behind a trusted proxy that names them in X-Forwarded-For."""
+    proxied = settings.model_copy(update={"trusted_proxies": [ipaddress.ip_network("203.0.113.0/24")]})
+    generic_webkit = (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+    )
+    android = (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Version/4.0 Chrome/131.0.6778.81 Mobile Safari/537.36"
+    )
+    app = MailbeaconApp(proxied, store=store)
+    peer = ("203.0.113.5", 50000)
+    with TestClient(app, base_url="http://track.test", client=peer, follow_redirects=False) as client:
+        created, html = tracked_copy(client, account)
+        from_apple = {"User-Agent": generic_webkit, "X-Forwarded-For": "17.58.0.1"}
+        assert client.get(local(tracking_urls(html, "o")[0]), headers=from_apple).status_code == 200
+        from_phone = {
+            "User-Agent": android,
+            "X-Requested-With": "com.samsung.android.email.provider",
+            "X-Forwarded-For": "66.249.84.1",
+        }
+        assert client.get(local(tracking_urls(html, "c")[0]), headers=from_phone).status_code == 302
+        opened, clicked = (events(client, account, type=kind)[0] for kind in ("opened", "clicked"))
+        numbers = stats(client, account, created["id"])
+    assert (opened["machine_class"], opened["human"], opened["country"], opened["asn"]) == (
+        "apple_privacy",
+        False,
+        "US",
+        714,
+    )
+    assert opened["client"] == "Apple Mail"
+    assert (clicked["machine_class"], clicked["human"], clicked["client"], clicked["platform"]) == (
+        "human",
+        True,
+        "Samsung Email",
+        "mobile",
+    )
+    assert clicked["asn"] == 15169
+    assert numbers["opens"]["all"] == {"total": 1, "unique": 1}
+    assert numbers["opens"]["human"] == {"total": 0, "unique": 1}, "the human click proves a human open"

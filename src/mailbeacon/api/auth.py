@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailbeacon.api.services import Services
 from mailbeacon.store.accounts import Account, account_for_api_key
-from mailbeacon.tracking.ingest import catch_up
+from mailbeacon.tracking.ingest import catch_up, enricher_from
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made by `mailbeacon init` or the API.")
 
@@ -31,7 +31,8 @@ def current_account(
     if account is None:
         raise HTTPException(401, "invalid or revoked API key", headers=challenge)
     # Whatever this request reads next counts every tracking hit answered before it arrived.
-    catch_up(services(request).store)
+    found = services(request)
+    catch_up(found.store, enricher_from(found.settings))
     return account
 
 

@@ -69,6 +69,7 @@ BROWSER_FAMILIES = frozenset(
     {
         "Chrome",
         "Chromium",
+        "HeadlessChrome",  # Chromium without a window: automation, and sandboxes caught by other rules
         "Chrome Mobile",
         "Chrome Mobile iOS",
         "Firefox",
@@ -118,7 +119,6 @@ SCANNER_AGENTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"Barracuda"), "Barracuda's link scanner"),
     (re.compile(r"Mimecast", re.IGNORECASE), "Mimecast's link scanner"),
     (re.compile(r"Proofpoint", re.IGNORECASE), "Proofpoint's link scanner"),
-    (re.compile(r"HeadlessChrome"), "a headless browser (sandboxes that open links to test them)"),
     (re.compile(r"^(curl|Wget|HTTPie)/", re.IGNORECASE), "a command-line HTTP tool"),
     (
         re.compile(

@@ -28,6 +28,8 @@ class JournalRow(NamedTuple):
     human: bool
     machine_class: str | None
     machine_reason: str | None
+    requested_with: str | None = None
+    purpose: str | None = None
 
 
 _COLUMNS = ", ".join(JournalRow._fields)
@@ -50,7 +52,10 @@ _POSTGRES_TYPES = (
     "boolean",
     "text",
     "text",
+    "text",
+    "text",
 )
+assert len(_POSTGRES_TYPES) == len(JournalRow._fields)
 _POSTGRES_APPEND = f"""
 INSERT INTO tracking_hits ({_COLUMNS})
 SELECT {", ".join(f"(hit->>{n})::{kind}" for n, kind in enumerate(_POSTGRES_TYPES))}

@@ -8,8 +8,10 @@ journal's deletion commit together: each hit counts once, in the events and in t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -30,34 +32,41 @@ def _in_list(values: Sequence[str]) -> str:
 _OPENED, _CLICKED = EventType.OPENED.value, EventType.CLICKED.value
 _ENGAGED = _in_list((_OPENED, _CLICKED))
 _SUPERSEDED = _in_list(tuple(status.value for status in SUPERSEDED_BY_ENGAGEMENT))
-_BATCH_COLUMNS = (
+_MOVED_COLUMNS = (
     "id, account_id, message_id, recipient_id, type, occurred_at, link_position, ip, user_agent,"
-    " http_method, human, machine_class, machine_reason"
+    " http_method, human, machine_class, machine_reason, received_us, requested_with, purpose"
 )
-_EVENT_COLUMNS = _BATCH_COLUMNS.removeprefix("id, ")
+_EVENT_COLUMNS = (
+    "account_id, message_id, recipient_id, type, occurred_at, link_position, ip, user_agent,"
+    " http_method, human, machine_class, machine_reason, country, asn, as_org, client, platform, data"
+)
 
 _SQLITE_BATCH_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_batch (
     id INTEGER PRIMARY KEY, account_id INTEGER, message_id INTEGER, recipient_id INTEGER, type TEXT,
     occurred_at TEXT, link_position INTEGER, ip TEXT, user_agent TEXT, http_method TEXT,
-    human INTEGER, machine_class TEXT, machine_reason TEXT)
+    human INTEGER, machine_class TEXT, machine_reason TEXT, received_us INTEGER, requested_with TEXT,
+    purpose TEXT, country TEXT, asn INTEGER, as_org TEXT, client TEXT, platform TEXT, data TEXT)
 """
 _POSTGRES_BATCH_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_batch (
     id bigint PRIMARY KEY, account_id bigint, message_id bigint, recipient_id bigint, type varchar(24),
     occurred_at timestamptz, link_position integer, ip varchar(45), user_agent text,
-    http_method varchar(8), human boolean, machine_class varchar(24), machine_reason text)
+    http_method varchar(8), human boolean, machine_class varchar(24), machine_reason text,
+    received_us bigint, requested_with text, purpose text, country varchar(2), asn integer,
+    as_org varchar(200), client varchar(64), platform varchar(24), data json)
 ON COMMIT DELETE ROWS
 """
 
 # SQLite serialises writers, so the statements of one transaction see the same journal.
 _SQLITE_UPTO = "SELECT max(id) FROM (SELECT id FROM tracking_hits ORDER BY id LIMIT ?)"
 _SQLITE_MOVE = f"""
-INSERT INTO ingest_batch ({_BATCH_COLUMNS})
+INSERT INTO ingest_batch ({_MOVED_COLUMNS})
 SELECT h.id, r.account_id, r.message_id, h.recipient_id, h.type,
        strftime('%Y-%m-%d %H:%M:%S', h.received_us / 1000000, 'unixepoch')
            || printf('.%06d', h.received_us % 1000000),
-       h.link_position, h.ip, h.user_agent, h.http_method, h.human, h.machine_class, h.machine_reason
+       h.link_position, h.ip, h.user_agent, h.http_method, h.human, h.machine_class, h.machine_reason,
+       h.received_us, h.requested_with, h.purpose
 FROM tracking_hits h JOIN recipients r ON r.id = h.recipient_id AND r.account_id = h.account_id
 WHERE h.id <= ?
 """
@@ -70,15 +79,115 @@ WITH moved AS (
     DELETE FROM tracking_hits WHERE id IN (SELECT id FROM tracking_hits ORDER BY id LIMIT %s)
     RETURNING *
 ), kept AS (
-    INSERT INTO ingest_batch ({_BATCH_COLUMNS})
+    INSERT INTO ingest_batch ({_MOVED_COLUMNS})
     SELECT m.id, r.account_id, r.message_id, m.recipient_id, m.type,
            to_timestamp(m.received_us / 1000000) + (m.received_us %% 1000000) * interval '1 microsecond',
-           m.link_position, m.ip, m.user_agent, m.http_method, m.human, m.machine_class, m.machine_reason
+           m.link_position, m.ip, m.user_agent, m.http_method, m.human, m.machine_class, m.machine_reason,
+           m.received_us, m.requested_with, m.purpose
     FROM moved m JOIN recipients r ON r.id = m.recipient_id AND r.account_id = m.account_id
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM kept)
 """
+
+
+class BatchHit(NamedTuple):
+    """An open or click of the chunk, with what its classification needs to know."""
+
+    id: int
+    type: str
+    received_us: int
+    recipient_id: int
+    ip: str | None
+    user_agent: str | None
+    http_method: str
+    link_position: int | None
+    requested_with: str | None
+    purpose: str | None
+    link_count: int | None  # tracked links of its message
+    sent_at: float | None  # when its copy was first sent, in seconds since the Unix epoch
+
+
+class EnrichedHit(NamedTuple):
+    id: int
+    human: bool
+    machine_class: str | None
+    machine_reason: str | None
+    country: str | None
+    asn: int | None
+    as_org: str | None
+    client: str | None
+    platform: str | None
+    data: dict[str, Any] | None
+
+
+Enrich = Callable[[list[BatchHit]], list[EnrichedHit]]
+
+_TO_ENRICH = f"""
+SELECT b.id, b.type, b.received_us, b.recipient_id, b.ip, b.user_agent, b.http_method, b.link_position,
+       b.requested_with, b.purpose, counted.links, sent.at
+FROM ingest_batch b
+LEFT JOIN (SELECT message_id, count(*) AS links FROM links
+           WHERE message_id IN (SELECT message_id FROM ingest_batch) GROUP BY message_id) counted
+       ON counted.message_id = b.message_id
+LEFT JOIN (SELECT recipient_id, {{epoch}} AS at FROM events
+           WHERE type = '{EventType.SENT.value}' AND recipient_id IN (SELECT recipient_id FROM ingest_batch)
+           GROUP BY recipient_id) sent
+       ON sent.recipient_id = b.recipient_id
+WHERE b.type IN ({_ENGAGED}) ORDER BY b.id
+"""
+# SQLite hands the whole chunk over as one JSON value: one step, so the thread running ingest
+# waits for the GIL once rather than once a row.
+_SQLITE_TO_ENRICH = (
+    "SELECT json_group_array(json_array(id, type, received_us, recipient_id, ip, user_agent, http_method,"
+    " link_position, requested_with, purpose, links, at)) FROM ("
+    + _TO_ENRICH.format(epoch="(julianday(min(occurred_at)) - 2440587.5) * 86400.0")
+    + ")"
+)
+_POSTGRES_TO_ENRICH = _TO_ENRICH.format(epoch="extract(epoch FROM min(occurred_at))")
+_ENRICHED = (
+    "human",
+    "machine_class",
+    "machine_reason",
+    "country",
+    "asn",
+    "as_org",
+    "client",
+    "platform",
+    "data",
+)
+_SET_ENRICHED = ", ".join(f"{name} = e.{name}" for name in _ENRICHED)
+_SQLITE_ENRICHED = f"""
+UPDATE ingest_batch SET {_SET_ENRICHED}
+FROM (SELECT json_extract(value, '$[0]') AS id,
+             {", ".join(f"json_extract(value, '$[{n + 1}]') AS {name}" for n, name in enumerate(_ENRICHED))}
+      FROM json_each(?)) AS e
+WHERE ingest_batch.id = e.id
+"""
+_POSTGRES_ENRICHED_TYPES = ("boolean", "text", "text", "text", "integer", "text", "text", "text", "json")
+_POSTGRES_ENRICHED = f"""
+UPDATE ingest_batch SET {_SET_ENRICHED}
+FROM (SELECT (x->>0)::bigint AS id,
+             {
+    ", ".join(
+        f"(x->{n + 1})::{kind} AS {name}" if kind == "json" else f"(x->>{n + 1})::{kind} AS {name}"
+        for n, (name, kind) in enumerate(zip(_ENRICHED, _POSTGRES_ENRICHED_TYPES, strict=True))
+    )
+}
+      FROM json_array_elements(%s::json) AS x) AS e
+WHERE ingest_batch.id = e.id
+"""
+
+
+def _enrich(conn: Connection, enrich: Enrich, postgres: bool) -> None:
+    if postgres:
+        found = [BatchHit(*row) for row in conn.exec_driver_sql(_POSTGRES_TO_ENRICH)]
+    else:
+        found = [BatchHit(*row) for row in json.loads(conn.exec_driver_sql(_SQLITE_TO_ENRICH).scalar_one())]
+    if found:
+        enriched = json.dumps(enrich(found))
+        conn.exec_driver_sql(_POSTGRES_ENRICHED if postgres else _SQLITE_ENRICHED, (enriched,))
+
 
 _EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM ingest_batch ORDER BY id"
 
@@ -204,7 +313,7 @@ _POSTGRES_ROLLUPS = (
 )
 
 
-def ingest_hits(conn: Connection, limit: int) -> Ingested:
+def ingest_hits(conn: Connection, limit: int, enrich: Enrich | None = None) -> Ingested:
     """Move up to ``limit`` of the oldest journalled hits into events and the rollups, in the
     caller's transaction."""
     postgres = conn.dialect.name == "postgresql"
@@ -220,6 +329,8 @@ def ingest_hits(conn: Connection, limit: int) -> Ingested:
         kept = conn.exec_driver_sql(_SQLITE_MOVE, (upto,)).rowcount
         hits = conn.exec_driver_sql(_SQLITE_DELETE, (upto,)).rowcount
     if kept:
+        if enrich is not None:
+            _enrich(conn, enrich, postgres)
         conn.exec_driver_sql(_EVENTS)
         for statement in _POSTGRES_ROLLUPS if postgres else _SQLITE_ROLLUPS:
             conn.exec_driver_sql(statement)

@@ -193,6 +193,9 @@ tracking_hits = Table(
     Column("human", Boolean, nullable=False),
     Column("machine_class", String(24), nullable=True),
     Column("machine_reason", Text, nullable=True),
+    # What the request said of itself, for the machine classification at ingest.
+    Column("requested_with", String(200), nullable=True),  # X-Requested-With (an Android app)
+    Column("purpose", String(100), nullable=True),  # Sec-Purpose, Purpose, X-Moz: prefetches
 )
 
 

@@ -8,6 +8,7 @@ import time
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote
 
+from mailbeacon.enrich.known import PREFETCH_HEADERS
 from mailbeacon.events import EventType, MachineClass
 from mailbeacon.messages.urls import PATH_PRESERVING_PARAM
 from mailbeacon.tokens import Token, TokenKind
@@ -21,6 +22,9 @@ from mailbeacon.types import Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 MAX_UNSUBSCRIBE_BODY = 16 * 1024
+MAX_HEADER_KEPT = 100
+# Headers by which browsers and mail apps announce a prefetch or preview (see enrich/known.py).
+_PREFETCH_HEADERS = frozenset(name.encode() for name in PREFETCH_HEADERS)
 _READ: tuple[str, ...] = ("GET", "HEAD")
 _READ_AND_POST: tuple[str, ...] = ("GET", "HEAD", "POST")
 _PATH_PRESERVING_MARK = PATH_PRESERVING_PARAM.encode() + b"="
@@ -98,12 +102,16 @@ class TrackingHandler:
         return found if found is not None and found.kind is kind else None
 
     def _hit(self, scope: Scope, type_: EventType, token: Token, method: str) -> Hit:
-        user_agent = forwarded_for = None
+        user_agent = forwarded_for = requested_with = purpose = None
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = value.decode("latin-1")
             elif name == b"x-forwarded-for":
                 forwarded_for = value.decode("latin-1")
+            elif name == b"x-requested-with":
+                requested_with = value.decode("latin-1")[:MAX_HEADER_KEPT]
+            elif name in _PREFETCH_HEADERS:
+                purpose = value.decode("latin-1")[:MAX_HEADER_KEPT]
         client = scope.get("client")
         ip = self.client_address.resolve(client[0] if client else None, forwarded_for)
         human, machine_class, reason = True, None, None
@@ -122,6 +130,8 @@ class TrackingHandler:
             human=human,
             machine_class=machine_class,
             machine_reason=reason,
+            requested_with=requested_with,
+            purpose=purpose,
             future=asyncio.get_running_loop().create_future(),
         )
 

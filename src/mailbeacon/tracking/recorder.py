@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from mailbeacon.enrich import Enricher
 from mailbeacon.events import EventType, SuppressionReason
 from mailbeacon.store import Store
 from mailbeacon.store.hit_journal import (
@@ -63,6 +64,8 @@ class Hit:
     machine_class: str | None
     machine_reason: str | None
     future: asyncio.Future[Outcome]
+    requested_with: str | None = None
+    purpose: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +76,16 @@ class Outcome:
 
 
 class EventRecorder:
-    def __init__(self, store: Store, *, batch_window_s: float = 0.0, batch_max: int = 2000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        batch_window_s: float = 0.0,
+        batch_max: int = 2000,
+        enricher: Enricher | None = None,
+    ) -> None:
         self._store = store
+        self._enricher = enricher
         self._window = batch_window_s
         self._batch_max = batch_max
         self._pending: list[Hit] = []
@@ -122,7 +133,9 @@ class EventRecorder:
             if self._pending or self._unsettled or self._busy:
                 await self._idle.wait()
         try:
-            await asyncio.get_running_loop().run_in_executor(self._writer, catch_up, self._store)
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer, catch_up, self._store, self._enricher
+            )
         except Exception:
             log.exception("could not ingest the journal at shutdown; the next start will")
         self._writer.submit(self._journal.close)
@@ -207,7 +220,7 @@ class EventRecorder:
 
     def _ingest(self, loop: asyncio.AbstractEventLoop) -> None:
         self._busy = True
-        ingested = loop.run_in_executor(self._writer, ingest_some, self._store, INGEST_CHUNK)
+        ingested = loop.run_in_executor(self._writer, ingest_some, self._store, INGEST_CHUNK, self._enricher)
         ingested.add_done_callback(lambda done: self._ingested(loop, done))
 
     def _ingested(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future[Ingested]) -> None:
@@ -334,4 +347,6 @@ def _row(ref: RecipientRef, hit: Hit) -> JournalRow:
         hit.human,
         hit.machine_class,
         hit.machine_reason,
+        hit.requested_with,
+        hit.purpose,
     )
