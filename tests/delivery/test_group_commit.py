@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, delete, select, text
 
 from mailbeacon.store import Store
 from mailbeacon.store.batch import BatchWriter
@@ -43,8 +43,9 @@ def networks(store: Store, account_id: int) -> set[str]:
 @pytest.mark.parametrize("on_loop", [True, False])
 def test_jobs_share_transactions_and_fail_alone(store: Store, account: KeyedAccount, on_loop: bool) -> None:
     account_id = account.account.id
-    prefix = uuid.uuid4().hex[:6]
-    names = [f"{prefix}-{i}" for i in range(8)]
+    # Real networks (other tests read every trusted network), unique in the shared PostgreSQL database.
+    octet = uuid.uuid4().int % 250
+    names = [f"10.{octet}.{i}.{uuid.uuid4().int % 250}/32" for i in range(8)]
 
     async def run() -> list[str | BaseException]:
         writer = BatchWriter(store)
@@ -56,9 +57,12 @@ def test_jobs_share_transactions_and_fail_alone(store: Store, account: KeyedAcco
         return results
 
     results = asyncio.run(run())
+    stored = networks(store, account_id)
+    with store.write() as conn:  # a network trusts from any test's server: leave none behind
+        conn.execute(delete(trusted_networks).where(trusted_networks.c.account_id == account_id))
     assert isinstance(results[3], ValueError)
     assert [r for i, r in enumerate(results) if i != 3] == [n for i, n in enumerate(names) if i != 3]
-    assert networks(store, account_id) == {n for i, n in enumerate(names) if i != 3}
+    assert stored == {n for i, n in enumerate(names) if i != 3}
 
 
 def test_the_loop_runs_on_while_another_connection_holds_the_write_lock(tmp_path: Path) -> None:
