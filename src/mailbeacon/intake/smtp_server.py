@@ -66,6 +66,7 @@ class IntakeHandler:
         self.signer = signer
         self.on_queued = on_queued
         self.bounce_domain = settings.resolved_bounce_domain()
+        self.report_address = settings.resolved_dmarc_report_address()
         self._networks: list[TrustedNetwork] = []
         self._accounts: dict[int, tuple[float, Account | None]] = {}
         self._networks_read = 0.0
@@ -113,7 +114,9 @@ class IntakeHandler:
         return None if account is None else SmtpLogin(account, None)
 
     def _is_ours(self, address: str) -> bool:
-        return address.rpartition("@")[2].lower() == self.bounce_domain
+        """Feedback mail: to the bounce domain, or to the DMARC reports address wherever it is."""
+        address = address.strip("<>").lower()
+        return address.rpartition("@")[2] == self.bounce_domain or address == self.report_address
 
     # --- hooks -------------------------------------------------------------------------------
 
@@ -214,6 +217,7 @@ class IntakeHandler:
                 envelope_to=list(envelope.rcpt_tos),
                 signer=self.signer(),
                 our_domains=[self.bounce_domain],
+                report_addresses=[self.report_address],
             )
         except Exception:
             log.exception("could not store feedback mail")
