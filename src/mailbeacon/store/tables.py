@@ -321,6 +321,7 @@ delivery_attempts = Table(
     Column("enhanced_code", String(16), nullable=True),
     Column("reply", Text, nullable=True),
     Index("ix_delivery_attempts_recipient", "recipient_id", "id"),
+    Index("ix_delivery_attempts_account_id", "account_id", "id"),  # the attempts log, page by page
 )
 
 # SMTP logins made for an account; the secret is stored as SHA-256 (it is 256-bit random).
@@ -437,5 +438,6 @@ dmarc_records = Table(
     Column("dkim_results", JSON, nullable=False),
     Column("spf_results", JSON, nullable=False),
     Index("ix_dmarc_records_report", "report_id", "id"),
+    Index("ix_dmarc_records_account_id", "account_id", "id"),  # the dmarc log, page by page
     Index("ix_dmarc_records_account_domain_begin", "account_id", "domain", "interval_begin"),
 )
