@@ -26,7 +26,7 @@ from mailbeacon.inbound.report import (
 )
 from mailbeacon.store import Store
 from mailbeacon.store.deliveries import set_status
-from mailbeacon.store.events import insert_event
+from mailbeacon.store.mail_events import MailEvent, insert_mail_event
 from mailbeacon.store.suppressions import suppress
 from mailbeacon.store.tables import accounts, inbound_messages, recipients
 from mailbeacon.tokens import TokenSigner
@@ -290,12 +290,6 @@ def _status(conn: Connection, recipient_id: int) -> str | None:
 
 
 def _event(conn: Connection, copy: MatchedCopy, type_: EventType, now: datetime, data: dict[str, Any]) -> int:
-    return insert_event(
-        conn,
-        account_id=copy.account_id,
-        message_id=copy.message_id,
-        recipient_id=copy.recipient_id,
-        type=type_,
-        at=now,
-        data=data,
+    return insert_mail_event(
+        conn, MailEvent(copy.account_id, copy.message_id, copy.recipient_id, type_, now, data)
     )

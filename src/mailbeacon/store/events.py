@@ -6,44 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, distinct, func, insert, select
+from sqlalchemy import Connection, and_, distinct, func, select
 
 from mailbeacon.events import EventType
-from mailbeacon.store.hits import take_event_order_lock
 from mailbeacon.store.tables import events, link_engagement, links, message_engagement, recipients
-
-
-def insert_event(
-    conn: Connection,
-    *,
-    account_id: int,
-    message_id: int,
-    recipient_id: int,
-    type: EventType,
-    at: datetime,
-    data: dict[str, Any] | None = None,
-    ip: str | None = None,
-) -> int:
-    """One event from the mail path (delivery, bounce, complaint, reply); the evidence goes in ``data``.
-
-    These are not a person's actions, so ``human`` is false; opens and clicks come through the
-    tracking endpoints' own writer instead.
-    """
-    take_event_order_lock(conn)
-    values = {
-        "account_id": account_id,
-        "message_id": message_id,
-        "recipient_id": recipient_id,
-        "type": type.value,
-        "occurred_at": at,
-        "ip": ip,
-        "human": False,
-        "data": data,
-    }
-    return int(conn.execute(_INSERT_EVENT, values).scalar_one())
-
-
-_INSERT_EVENT = insert(events).returning(events.c.id)  # built once: it runs for every delivery step
 
 
 @dataclass(frozen=True)
